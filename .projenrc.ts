@@ -1,0 +1,122 @@
+import { JsonFile, awscdk, javascript } from 'projen';
+
+const project = new awscdk.AwsCdkConstructLibrary({
+  name: 'cdk-shell-script-pipeline',
+  description:
+    'Run shell-script jobs on a fresh EC2 instance from AWS Step Functions: a typed, tested replacement for AWS Data Pipeline ShellCommandActivity.',
+  keywords: ['aws-cdk', 'cdk', 'data-pipeline', 'step-functions', 'ec2', 'shell', 'batch', 'migration'],
+  author: 'Seed d36d431c maintainers',
+  authorAddress: 'maintainers@users.noreply.r-seed-d36d431c.example',
+  repositoryUrl: 'https://github.com/maintainers/cdk-shell-script-pipeline.git',
+  license: 'Apache-2.0',
+  defaultReleaseBranch: 'main',
+
+  // cdk-nag 3 (our security test) needs aws-cdk-lib >= 2.257.0; raising this later is a breaking release.
+  cdkVersion: '2.257.0',
+  constructsVersion: '10.5.1',
+  jsiiVersion: '~6.0.0',
+  packageManager: javascript.NodePackageManager.NPM,
+  projenrcTs: true,
+
+  // No GitHub workflows: nothing here can reach GitHub, and releases are cut by hand (see README "Releasing").
+  github: false,
+
+  publishToPypi: {
+    distName: 'cdk-shell-script-pipeline',
+    module: 'cdk_shell_script_pipeline',
+  },
+  publishToMaven: {
+    javaPackage: 'io.github.cdkshellscriptpipeline',
+    mavenGroupId: 'io.github.cdk-shell-script-pipeline',
+    mavenArtifactId: 'cdk-shell-script-pipeline',
+  },
+
+  // The job-side runtime (src/heartbeat) is bundled with esbuild into assets/ and shipped as a CDK asset.
+  // It is not part of the jsii API, so jsii never compiles it and @aws-sdk/client-sfn stays a devDependency.
+  excludeTypescript: ['src/heartbeat/**'],
+  devDeps: [
+    '@aws-sdk/client-sfn@^3',
+    'cdk-nag@^3',
+    'asl-validator@^4',
+    'aws-local-stepfunctions@^3',
+  ],
+
+  eslintOptions: {
+    dirs: ['src'],
+    devdirs: ['test', 'example', 'bench'],
+  },
+  jestOptions: {
+    // A run that finds no tests must fail, and snapshots are never rewritten by the test task.
+    passWithNoTests: false,
+    updateSnapshot: javascript.UpdateSnapshot.NEVER,
+    jestConfig: {
+      // aws-local-stepfunctions 3 wants Node 22 (Promise.withResolvers); Node 20 gets a polyfill.
+      setupFiles: ['<rootDir>/test/support/setup-polyfills.ts'],
+      testTimeout: 60_000,
+    },
+  },
+  gitignore: ['cdk.out', 'example/cdk.out', 'dist/codeonly', '.bench'],
+});
+
+// The jsii tools print a large Node 20 end-of-life banner on every call; Node 20 is what this machine has.
+project.tasks.addEnvironment('JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION', '20');
+
+// Job-side runtime: one self-contained file the instance runs with its own Node.js (Amazon Linux 2023 ships 18+).
+project.bundler.addBundle('src/heartbeat/cli.ts', {
+  platform: 'node',
+  target: 'node18',
+  outfile: 'heartbeat.js',
+  watchTask: false,
+  // The AWS SDK's own optional CRT dependency is never used by the Step Functions client.
+  externals: ['aws-crt'],
+});
+
+// Tests run the bundled runtime as a real child process, so the test task builds it first.
+const testTask = project.tasks.tryFind('test')!;
+testTask.prependSpawn(project.bundler.bundleTask);
+
+// Folders outside the jsii build get a type-check config of their own, so eslint and ts-node find one.
+for (const dir of ['src/heartbeat', 'example', 'bench']) {
+  const up = dir.split('/').map(() => '..').join('/');
+  new JsonFile(project, `${dir}/tsconfig.json`, {
+    obj: {
+      extends: `${up}/tsconfig.json`,
+      compilerOptions: { noEmit: true, rootDir: up },
+      include: ['**/*.ts', `${up}/src/private/protocol.ts`],
+      exclude: ['node_modules'],
+    },
+  });
+}
+
+// PyPI and Maven Central are unreachable from the build machines, so packaging builds the npm tarball
+// and then proves the Python and Java bindings generate (and the Python byte-compiles).
+// package:python and package:java stay defined for a release machine that can reach those registries.
+const bindingsCheck = project.addTask('package:bindings-codeonly', {
+  description: 'Generate Python and Java binding sources with jsii-pacmak --code-only and byte-compile the Python',
+  steps: [
+    { exec: 'rm -rf dist/codeonly' },
+    { exec: 'jsii-pacmak --code-only --target python --target java -o dist/codeonly' },
+    { exec: 'python3 -m compileall -q dist/codeonly/python/src' },
+  ],
+});
+const packageTask = project.tasks.tryFind('package')!;
+packageTask.reset();
+packageTask.spawn(project.tasks.tryFind('package:js')!);
+packageTask.spawn(bindingsCheck);
+const packageAll = project.tasks.tryFind('package-all')!;
+packageAll.reset();
+packageAll.spawn(project.tasks.tryFind('package:js')!);
+packageAll.spawn(bindingsCheck);
+
+// The main job with no AWS account: synthesize the example app and describe what it would deploy.
+project.addTask('example', {
+  description: 'Synthesize the example app (no AWS account needed) and summarize the CloudFormation template',
+  steps: [{ spawn: project.bundler.bundleTask.name }, { exec: 'ts-node --project example/tsconfig.json example/app.ts' }],
+});
+
+project.addTask('bench', {
+  description: 'Print size and speed figures (synth time, template size, runtime bundle size, heartbeat overhead)',
+  steps: [{ spawn: project.bundler.bundleTask.name }, { exec: 'ts-node --project bench/tsconfig.json bench/bench.ts' }],
+});
+
+project.synth();
