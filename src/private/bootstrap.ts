@@ -1,0 +1,126 @@
+import { JOB_ERRORS, RESERVED_PREFIX, RUNS_PREFIX, TASKS_PREFIX } from './protocol';
+
+/** What the bootstrap needs to know; values may be CDK tokens (resolved at deploy time). */
+export interface BootstrapOptions {
+  /** Name of the job bucket. */
+  readonly bucketName: string;
+  /** The instance role's RoleId: with the instance ID it forms the role session's `aws:userid`. */
+  readonly roleId: string;
+  /** `s3://` URL of the bundled heartbeat runtime. */
+  readonly runtimeUrl: string;
+  /** Minutes after boot at which the instance powers itself off whatever happens (self-destruct). */
+  readonly hardCapMinutes: number;
+  /** How long to wait for the task document before giving up (seconds). */
+  readonly taskWaitSeconds: number;
+}
+
+/** Where the bootstrap keeps its files on the instance. */
+export const WORK_DIR = '/opt/shell-script-pipeline';
+
+/**
+ * Renders the instance user data: a bash script that
+ * 1. arms a self-destruct at the hard cap and a trap that uploads the log and powers off on any exit
+ *    (the instance is launched with shutdown behaviour "terminate", so power-off ends it);
+ * 2. finds its instance ID and region from IMDSv2;
+ * 3. makes sure Node.js is there (from the distribution's own repository, nothing from the internet);
+ * 4. fetches the heartbeat runtime and waits for its task document (written by the state machine);
+ * 5. copies the job's folder from the bucket and runs the script under the heartbeat runtime.
+ *
+ * It carries no secret: the task token only ever travels through the bucket object
+ * that only this instance's role session may read.
+ */
+export function renderBootstrap(o: BootstrapOptions): string {
+  return `#!/bin/bash
+# shell-script-pipeline bootstrap: run one job under the heartbeat runtime, then power off (= terminate).
+set -uo pipefail
+BUCKET='${o.bucketName}'
+ROLE_ID='${o.roleId}'
+RUNTIME_URL='${o.runtimeUrl}'
+HARD_CAP_MINUTES=${o.hardCapMinutes}
+TASK_WAIT_SECONDS=${o.taskWaitSeconds}
+WORK='${WORK_DIR}'
+LOG="$WORK/output.log"
+RUN_PREFIX=''
+
+mkdir -p "$WORK/job"
+exec > >(tee -a "$WORK/bootstrap.log") 2>&1
+
+# Backstop 1: whatever happens below, the instance is gone after the hard cap.
+shutdown -P "+$HARD_CAP_MINUTES" 'shell-script-pipeline: hard cap reached' || true
+
+# Backstop 2: on any exit of this script, upload what we have and power off.
+finish() {
+  local rc=$?
+  echo "[bootstrap] exiting with status $rc"
+  if [ -n "$RUN_PREFIX" ]; then
+    [ -f "$LOG" ] && aws s3 cp --only-show-errors "$LOG" "s3://$BUCKET/$RUN_PREFIX/output.log" || true
+    aws s3 cp --only-show-errors "$WORK/bootstrap.log" "s3://$BUCKET/$RUN_PREFIX/bootstrap.log" || true
+  fi
+  sync
+  poweroff || shutdown -P now
+}
+trap finish EXIT
+
+imds() {
+  local token
+  token=$(curl -sf -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' http://169.254.169.254/latest/api/token) &&
+    curl -sf -H "X-aws-ec2-metadata-token: $token" "http://169.254.169.254/latest/meta-data/$1"
+}
+IID=$(imds instance-id) || { echo '[bootstrap] no instance ID from IMDS'; exit 1; }
+AWS_REGION=$(imds placement/region) || { echo '[bootstrap] no region from IMDS'; exit 1; }
+export AWS_REGION AWS_DEFAULT_REGION="$AWS_REGION"
+
+# Node.js for the runtime: the image's own, else the distribution's package. Nothing from outside AWS.
+NODE=$(command -v node || command -v node-22 || command -v node-20 || true)
+if [ -z "$NODE" ]; then
+  (dnf install -y -q nodejs || yum install -y -q nodejs || apt-get install -y -q nodejs) >/dev/null 2>&1 || true
+  NODE=$(command -v node || true)
+fi
+
+# The task document: written by the state machine right after launch, readable by this instance only.
+TASK="$WORK/task.json"
+deadline=$((SECONDS + TASK_WAIT_SECONDS))
+until aws s3 cp --only-show-errors "s3://$BUCKET/${TASKS_PREFIX}$IID.json" "$TASK" 2>/dev/null; do
+  if [ "$SECONDS" -ge "$deadline" ]; then
+    echo '[bootstrap] no task document; the workflow will time this run out'
+    exit 1
+  fi
+  sleep 3
+done
+
+[ -n "$NODE" ] || { echo '[bootstrap] Node.js is not available; the workflow will time this run out'; exit 1; }
+if ! aws s3 cp --only-show-errors "$RUNTIME_URL" "$WORK/heartbeat.js"; then
+  echo '[bootstrap] could not fetch the heartbeat runtime; the workflow will time this run out'
+  exit 1
+fi
+
+field() { "$NODE" -e 'const v = require(process.argv[1])[process.argv[2]]; process.stdout.write(String(v))' "$TASK" "$1"; }
+fail_run() {
+  echo "[bootstrap] $1"
+  "$NODE" "$WORK/heartbeat.js" fail --task-file "$TASK" --error '${JOB_ERRORS.BOOTSTRAP_FAILED}' --cause "$1"
+  exit 1
+}
+
+EXECUTION=$(field executionName) || fail_run 'the task document is unreadable'
+RUN_PREFIX="${RUNS_PREFIX}$EXECUTION/$ROLE_ID:$IID"
+SCRIPT=$(field script) || fail_run 'the task document has no script'
+SCRIPT_DIR=$(dirname "$SCRIPT")
+
+# The job's files: the script's folder (the whole bucket when the script is at its root), never the pipeline's own.
+if [ "$SCRIPT_DIR" = '.' ]; then
+  SRC="s3://$BUCKET/"
+  DEST="$WORK/job/"
+else
+  SRC="s3://$BUCKET/$SCRIPT_DIR/"
+  DEST="$WORK/job/$SCRIPT_DIR/"
+fi
+aws s3 cp --only-show-errors --recursive "$SRC" "$DEST" --exclude '${RESERVED_PREFIX}*' ||
+  fail_run "could not copy $SRC to the instance"
+[ -f "$WORK/job/$SCRIPT" ] || fail_run "s3://$BUCKET/$SCRIPT was not found in the bucket"
+chmod -R u+rwX "$WORK/job"
+
+cd "$WORK/job/$SCRIPT_DIR" || fail_run "cannot enter $SCRIPT_DIR"
+"$NODE" "$WORK/heartbeat.js" run --task-file "$TASK" --log-file "$LOG" -- /bin/bash "$WORK/job/$SCRIPT"
+echo "[bootstrap] runtime exited with status $?"
+`;
+}

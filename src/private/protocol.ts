@@ -1,0 +1,115 @@
+/**
+ * The contract between the construct (state machine + bootstrap) and the job-side runtime (src/heartbeat).
+ *
+ * Both sides import this module and nothing else from each other. It must stay free of imports so the
+ * runtime bundle does not pull in aws-cdk-lib, and it is not exported from the package's public API.
+ */
+
+/** Prefix in the job bucket that the pipeline owns. User scripts must not live under it. */
+export const RESERVED_PREFIX = 'pipeline/';
+
+/** Where the state machine hands each instance its task document (one object per instance). */
+export const TASKS_PREFIX = `${RESERVED_PREFIX}tasks/`;
+
+/** Where instances upload their run artifacts (output log, result). */
+export const RUNS_PREFIX = `${RESERVED_PREFIX}runs/`;
+
+/**
+ * The S3 object tag that names the only principal allowed to read a task document.
+ * Its value is the instance role's `aws:userid`, i.e. `<RoleId>:<InstanceId>`.
+ */
+export const OWNER_TAG = 'ssp-owner';
+
+/** Tag keys the state machine puts on every instance it launches. */
+export const INSTANCE_TAGS = {
+  /** Identifies the pipeline; `ec2:TerminateInstances` is only allowed on instances with this tag. */
+  PIPELINE: 'shell-script-pipeline:pipeline',
+  /** The execution name, so a cleanup can find an execution's instances. */
+  EXECUTION: 'shell-script-pipeline:execution',
+} as const;
+
+/**
+ * The task document the state machine writes to `pipeline/tasks/<instance-id>.json` when the
+ * "Pause for Job Completion" step starts. The instance reads it to learn its own task token.
+ */
+export interface TaskDocument {
+  /** The per-execution task token to answer with SendTaskHeartbeat/Success/Failure. */
+  readonly taskToken: string;
+  /** ARN of the execution this task belongs to. */
+  readonly executionArn: string;
+  /** Name of the execution this task belongs to. */
+  readonly executionName: string;
+  /** Key of the script in the job bucket. */
+  readonly script: string;
+  /** Arguments passed to the script. */
+  readonly args: string[];
+  /** The step's HeartbeatSeconds: the runtime heartbeats at a third of it. */
+  readonly heartbeatSeconds: number;
+}
+
+/** Environment variables the runtime reads, and the ones it sets for the job. */
+export const ENV = {
+  /** Path of the task document (JSON) the runtime answers. */
+  TASK_FILE: 'SSP_TASK_FILE',
+  /** A task token given directly instead of a task file. */
+  TASK_TOKEN: 'SSP_TASK_TOKEN',
+  /** HeartbeatSeconds of the waiting step, when no task file gives it. */
+  HEARTBEAT_SECONDS: 'SSP_HEARTBEAT_SECONDS',
+  /** Overrides the heartbeat interval in milliseconds (tests; normally a third of the heartbeat timeout). */
+  HEARTBEAT_INTERVAL_MS: 'SSP_HEARTBEAT_INTERVAL_MS',
+  /** Base URL of the instance metadata service (tests point it at a local server). */
+  IMDS_ENDPOINT: 'SSP_IMDS_ENDPOINT',
+  /** Set to `0` to stop the runtime polling instance metadata for a Spot interruption notice. */
+  SPOT_CHECK: 'SSP_SPOT_CHECK',
+  /** Set for the job: a file it may write JSON to; the JSON is returned as `result` in the task output. */
+  RESULT_FILE: 'SSP_RESULT_FILE',
+  /** Set for the job: the execution name. */
+  EXECUTION_NAME: 'SSP_EXECUTION_NAME',
+  /** Set for the job: the execution ARN. */
+  EXECUTION_ARN: 'SSP_EXECUTION_ARN',
+} as const;
+
+/** Error names the runtime and the bootstrap report with SendTaskFailure. The workflow matches on them. */
+export const JOB_ERRORS = {
+  /** The job exited with a non-zero code. */
+  NON_ZERO_EXIT: 'Job.NonZeroExit',
+  /** The job was killed by a signal. */
+  KILLED: 'Job.Killed',
+  /** The job's command could not be started (not found, not executable). */
+  START_FAILED: 'Job.StartFailed',
+  /** The instance was marked for Spot interruption while the job ran. */
+  SPOT_INTERRUPTED: 'Job.SpotInterrupted',
+  /** The runtime itself was stopped (SIGTERM/SIGINT), e.g. by an instance shutdown. */
+  INTERRUPTED: 'Job.Interrupted',
+  /** The bootstrap failed before the job started (fetching the runtime or the job's files). */
+  BOOTSTRAP_FAILED: 'Bootstrap.Failed',
+} as const;
+
+/** Error names the workflow raises for bad execution input, before any instance is launched. */
+export const INPUT_ERRORS = {
+  MISSING_SCRIPT: 'Input.MissingScript',
+  INVALID_ARGS: 'Input.InvalidArgs',
+  SCRIPT_NOT_FOUND: 'Input.ScriptNotFound',
+  RESERVED_KEY: 'Input.ReservedKey',
+} as const;
+
+/** Exit codes of the `heartbeat` CLI. */
+export const CLI_EXIT = {
+  /** The job succeeded and success was reported. */
+  OK: 0,
+  /** The job failed and failure was reported. */
+  JOB_FAILED: 1,
+  /** Usage error: bad arguments or unreadable task document. */
+  USAGE: 64,
+  /** The result could not be reported (endpoint unreachable after retries). */
+  REPORT_FAILED: 70,
+  /** The run is over on the Step Functions side (TaskTimedOut / invalid token): the job was stopped. */
+  LOST: 75,
+} as const;
+
+/** Largest `cause` SendTaskFailure accepts, in characters. */
+export const MAX_CAUSE_CHARS = 32_768;
+/** Largest `error` SendTaskFailure accepts, in characters. */
+export const MAX_ERROR_CHARS = 256;
+/** How much of the job's combined output the runtime keeps for the result (bytes). */
+export const OUTPUT_TAIL_BYTES = 4_096;

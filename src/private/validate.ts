@@ -1,0 +1,118 @@
+import { Duration, Token } from 'aws-cdk-lib';
+
+/**
+ * The prop values the checks look at. A plain structure, so the checks can be unit-tested
+ * without building a construct.
+ */
+export interface PropsToValidate {
+  readonly id: string;
+  readonly jobTimeout: Duration;
+  readonly heartbeatTimeout: Duration;
+  readonly hasVpc: boolean;
+  readonly vpcCidr?: string;
+  readonly maxAzs?: number;
+  readonly hasVpcSubnets: boolean;
+  readonly notificationEmail?: string;
+  readonly rootVolumeSizeGiB?: number;
+  readonly runArtifactsRetentionDays?: number;
+  readonly osIsLinux: boolean;
+}
+
+/** Step Functions' own upper bound for a task's TimeoutSeconds and HeartbeatSeconds (one year). */
+const MAX_TASK_SECONDS = 31_536_000;
+/** Smallest CIDR we accept for a new VPC: each AZ gets a /(n+2) public subnet, and AWS keeps 5 addresses of each. */
+const SMALLEST_VPC_PREFIX = 24;
+const LARGEST_VPC_PREFIX = 16;
+
+/**
+ * Checks the props and throws one error that lists every problem, each naming the prop,
+ * the value received and the fix. Values that are still tokens are not checked.
+ */
+export function validateProps(p: PropsToValidate): void {
+  const problems: string[] = [];
+  const job = secondsOf(p.jobTimeout);
+  const hb = secondsOf(p.heartbeatTimeout);
+
+  if (job !== undefined) {
+    if (job < 1 || !Number.isInteger(job)) {
+      problems.push(`'jobTimeout' must be a whole number of seconds of at least 1, got ${p.jobTimeout.toString()}`);
+    } else if (job > MAX_TASK_SECONDS) {
+      problems.push(`'jobTimeout' must be at most 365 days (Step Functions' limit), got ${job} seconds`);
+    }
+  }
+  if (hb !== undefined && (hb < 1 || !Number.isInteger(hb))) {
+    problems.push(`'heartbeatTimeout' must be a whole number of seconds of at least 1, got ${p.heartbeatTimeout.toString()}`);
+  }
+  if (job !== undefined && hb !== undefined && hb >= job) {
+    problems.push(
+      `'heartbeatTimeout' (${hb}s) must be shorter than 'jobTimeout' (${job}s): Step Functions ignores a heartbeat that is not; ` +
+        'lower heartbeatTimeout or raise jobTimeout',
+    );
+  }
+
+  if (p.hasVpc && p.vpcCidr !== undefined) {
+    problems.push("set either 'vpc' (an existing VPC) or 'vpcCidr' (for a new VPC), not both");
+  }
+  if (p.hasVpc && p.maxAzs !== undefined) {
+    problems.push("'maxAzs' only applies to the VPC the construct creates; remove it or remove 'vpc'");
+  }
+  if (!p.hasVpc && p.hasVpcSubnets) {
+    problems.push("'vpcSubnets' selects subnets of an existing 'vpc'; pass 'vpc' too, or remove 'vpcSubnets'");
+  }
+  if (p.vpcCidr !== undefined && !Token.isUnresolved(p.vpcCidr)) {
+    const cidrProblem = checkCidr(p.vpcCidr);
+    if (cidrProblem) problems.push(cidrProblem);
+  }
+  if (p.maxAzs !== undefined && !Token.isUnresolved(p.maxAzs) && (!Number.isInteger(p.maxAzs) || p.maxAzs < 1 || p.maxAzs > 6)) {
+    problems.push(`'maxAzs' must be a whole number from 1 to 6, got ${p.maxAzs}`);
+  }
+
+  if (p.notificationEmail !== undefined && !Token.isUnresolved(p.notificationEmail) && !isEmail(p.notificationEmail)) {
+    problems.push(`'notificationEmail' must be one email address like ops@example.com, got '${p.notificationEmail}'`);
+  }
+  if (
+    p.rootVolumeSizeGiB !== undefined &&
+    !Token.isUnresolved(p.rootVolumeSizeGiB) &&
+    (!Number.isInteger(p.rootVolumeSizeGiB) || p.rootVolumeSizeGiB < 1 || p.rootVolumeSizeGiB > 16_384)
+  ) {
+    problems.push(`'rootVolumeSize' must be a whole number of GiB from 1 to 16384, got ${p.rootVolumeSizeGiB}`);
+  }
+  if (
+    p.runArtifactsRetentionDays !== undefined &&
+    !Token.isUnresolved(p.runArtifactsRetentionDays) &&
+    (!Number.isInteger(p.runArtifactsRetentionDays) || p.runArtifactsRetentionDays < 1)
+  ) {
+    problems.push(`'runArtifactsRetention' must be a whole number of days of at least 1, got ${p.runArtifactsRetentionDays}`);
+  }
+  if (!p.osIsLinux) {
+    problems.push("'machineImage' must be a Linux image: the bootstrap is a bash script");
+  }
+
+  if (problems.length > 0) {
+    throw new Error(`ShellScriptPipeline '${p.id}': ${problems.length === 1 ? problems[0] : '\n  - ' + problems.join('\n  - ')}`);
+  }
+}
+
+function secondsOf(d: Duration): number | undefined {
+  if (d.isUnresolved()) return undefined;
+  return d.toMilliseconds() / 1000;
+}
+
+function checkCidr(cidr: string): string | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr.trim());
+  if (!m || m.slice(1, 5).some((o) => Number(o) > 255)) {
+    return `'vpcCidr' must be an IPv4 CIDR block like 10.0.0.0/16, got '${cidr}'`;
+  }
+  const prefix = Number(m[5]);
+  if (prefix < LARGEST_VPC_PREFIX || prefix > SMALLEST_VPC_PREFIX) {
+    return (
+      `'vpcCidr' must have a prefix from /${LARGEST_VPC_PREFIX} to /${SMALLEST_VPC_PREFIX} (AWS allows /16 at most, ` +
+      `and smaller blocks leave no room for a subnet per AZ), got '${cidr}'`
+    );
+  }
+  return undefined;
+}
+
+function isEmail(value: string): boolean {
+  return /^[^\s@,;]+@[^\s@,;]+\.[^\s@,;]+$/.test(value);
+}

@@ -1,0 +1,361 @@
+import * as path from 'path';
+import { Duration, Fn, Names, RemovalPolicy, Size, Stack } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import { renderBootstrap } from './private/bootstrap';
+import { OWNER_TAG, RESERVED_PREFIX, RUNS_PREFIX, TASKS_PREFIX } from './private/protocol';
+import { validateProps } from './private/validate';
+import { buildWorkflow } from './private/workflow';
+
+/**
+ * Properties of a {@link ShellScriptPipeline}.
+ */
+export interface ShellScriptPipelineProps {
+  /**
+   * How long one job may run, from the moment its instance is handed the task until it reports.
+   * Covers boot, fetching the job's files and the script itself. When it passes, the run fails with
+   * `States.Timeout` and the instance is terminated.
+   *
+   * @default Duration.hours(1)
+   */
+  readonly jobTimeout?: Duration;
+
+  /**
+   * Fail the run when the instance sends no heartbeat for this long. The runtime on the instance
+   * heartbeats at a third of it, so a plain shell script needs no heartbeat code. Also bounds how long
+   * an instance that never boots can hold a run. Must be shorter than `jobTimeout`.
+   *
+   * @default Duration.minutes(5)
+   */
+  readonly heartbeatTimeout?: Duration;
+
+  /**
+   * The instance type jobs run on.
+   *
+   * @default - t3.micro
+   */
+  readonly instanceType?: ec2.InstanceType;
+
+  /**
+   * The image jobs run on. Must be Linux with bash, curl and the AWS CLI (Amazon Linux has them);
+   * Node.js 18+ is installed from the distribution's repository at boot if the image lacks it.
+   *
+   * @default - the latest Amazon Linux 2023 for the instance type's architecture, resolved at deploy time
+   * from the public SSM parameter
+   */
+  readonly machineImage?: ec2.IMachineImage;
+
+  /**
+   * Device name of the image's root volume, so it is launched encrypted.
+   *
+   * @default '/dev/xvda' (Amazon Linux)
+   */
+  readonly rootDeviceName?: string;
+
+  /**
+   * Size of the instance's root volume.
+   *
+   * @default - the image's own root volume size
+   */
+  readonly rootVolumeSize?: Size;
+
+  /**
+   * An existing VPC to launch the job instances in. Mutually exclusive with `vpcCidr` and `maxAzs`.
+   * The selected subnets need a route to S3 and Step Functions (an internet gateway with
+   * `assignPublicIp`, a NAT gateway, or VPC endpoints).
+   *
+   * @default - a new VPC with one public subnet per AZ and no NAT gateway
+   */
+  readonly vpc?: ec2.IVpc;
+
+  /**
+   * Which subnets of `vpc` to launch in. Only with `vpc`.
+   *
+   * @default - the VPC's private subnets with egress if it has any, else its public subnets
+   */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+
+  /**
+   * CIDR block of the VPC the construct creates (a /16 to a /24). Only without `vpc`.
+   *
+   * @default '10.0.0.0/16'
+   */
+  readonly vpcCidr?: string;
+
+  /**
+   * How many AZs the created VPC spans (one public subnet each). Only without `vpc`.
+   *
+   * @default 2
+   */
+  readonly maxAzs?: number;
+
+  /**
+   * Give the job instance a public IPv4 address, so it can reach S3 and Step Functions through an
+   * internet gateway without a NAT gateway. It has no inbound rules either way.
+   *
+   * @default - true for the VPC the construct creates, and for public subnets of an existing VPC; false otherwise
+   */
+  readonly assignPublicIp?: boolean;
+
+  /**
+   * Email address subscribed to the notification topic. AWS sends it a confirmation message first.
+   *
+   * @default - no subscription; use `topic` to add your own
+   */
+  readonly notificationEmail?: string;
+
+  /**
+   * KMS key that encrypts the notification topic. Notifications carry job output tails.
+   *
+   * @default - not encrypted with a customer-managed key
+   */
+  readonly notificationKey?: kms.IKey;
+
+  /**
+   * How long the pipeline keeps what it writes to the job bucket itself: run logs under `pipeline/runs/`.
+   * Task documents under `pipeline/tasks/` are deleted after one day. Your scripts are never expired.
+   *
+   * @default Duration.days(90)
+   */
+  readonly runArtifactsRetention?: Duration;
+
+  /**
+   * What happens to the job bucket when the stack is deleted.
+   *
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly bucketRemovalPolicy?: RemovalPolicy;
+}
+
+/**
+ * Runs a shell script on a fresh EC2 instance for each Step Functions execution, waits for it with
+ * heartbeats, terminates the instance and sends a notification: AWS Data Pipeline's
+ * ShellCommandActivity on an Ec2Resource, rebuilt on Step Functions.
+ *
+ * Upload a script to `bucket`, then start an execution of `stateMachine` with
+ * `{"script": "<key>", "args": ["..."]}`.
+ *
+ * @example
+ * const pipeline = new ShellScriptPipeline(this, 'Nightly', {
+ *   jobTimeout: Duration.hours(2),
+ *   notificationEmail: 'ops@example.com',
+ * });
+ * pipeline.grantStartExecution(myRole);
+ */
+export class ShellScriptPipeline extends Construct {
+  /** The VPC the job instances run in (created or imported). */
+  public readonly vpc: ec2.IVpc;
+  /** The security group of the job instances. It has no inbound rules. */
+  public readonly securityGroup: ec2.ISecurityGroup;
+  /** The job bucket: upload scripts here. `pipeline/` is reserved for the pipeline's own objects. */
+  public readonly bucket: s3.IBucket;
+  /** The notification topic: one message per run, with the status in the subject. */
+  public readonly topic: sns.ITopic;
+  /** The role the job instances run as. Grant it what your scripts need. */
+  public readonly instanceRole: iam.IRole;
+  /** The state machine that runs jobs. */
+  public readonly stateMachine: sfn.StateMachine;
+  /** The value of the `shell-script-pipeline:pipeline` tag on every instance this pipeline launches. */
+  public readonly pipelineId: string;
+
+  constructor(scope: Construct, id: string, props: ShellScriptPipelineProps = {}) {
+    super(scope, id);
+
+    const jobTimeout = props.jobTimeout ?? Duration.hours(1);
+    const heartbeatTimeout = props.heartbeatTimeout ?? Duration.minutes(5);
+    const instanceType = props.instanceType ?? ec2.InstanceType.of(ec2.InstanceClass.T3, ec2.InstanceSize.MICRO);
+    const machineImage =
+      props.machineImage ??
+      ec2.MachineImage.latestAmazonLinux2023({
+        cpuType:
+          instanceType.architecture === ec2.InstanceArchitecture.ARM_64 ? ec2.AmazonLinuxCpuType.ARM_64 : ec2.AmazonLinuxCpuType.X86_64,
+      });
+    const image = machineImage.getImage(this);
+    const runRetention = props.runArtifactsRetention ?? Duration.days(90);
+
+    validateProps({
+      id,
+      jobTimeout,
+      heartbeatTimeout,
+      hasVpc: props.vpc !== undefined,
+      vpcCidr: props.vpcCidr,
+      maxAzs: props.maxAzs,
+      hasVpcSubnets: props.vpcSubnets !== undefined,
+      notificationEmail: props.notificationEmail,
+      rootVolumeSizeGiB: props.rootVolumeSize?.toGibibytes(),
+      runArtifactsRetentionDays: runRetention.isUnresolved() ? undefined : runRetention.toDays({ integral: false }),
+      osIsLinux: image.osType === ec2.OperatingSystemType.LINUX,
+    });
+
+    // ---- Network: no NAT gateway, nothing billed by the hour ---------------------------------
+    let subnets: ec2.SelectedSubnets;
+    let assignPublicIp: boolean;
+    if (props.vpc) {
+      this.vpc = props.vpc;
+      subnets = this.vpc.selectSubnets(props.vpcSubnets ?? defaultSubnets(this.vpc));
+      assignPublicIp = props.assignPublicIp ?? subnets.subnets.every((s) => this.vpc.publicSubnets.includes(s));
+    } else {
+      const vpc = new ec2.Vpc(this, 'Vpc', {
+        ipAddresses: ec2.IpAddresses.cidr(props.vpcCidr ?? '10.0.0.0/16'),
+        maxAzs: props.maxAzs ?? 2,
+        natGateways: 0,
+        subnetConfiguration: [{ name: 'Jobs', subnetType: ec2.SubnetType.PUBLIC, cidrMask: subnetMask(props.vpcCidr), mapPublicIpOnLaunch: false }],
+        // S3 traffic (scripts, task documents, logs) stays on the AWS network, free of charge.
+        gatewayEndpoints: { S3: { service: ec2.GatewayVpcEndpointAwsService.S3 } },
+      });
+      this.vpc = vpc;
+      subnets = vpc.selectSubnets({ subnetType: ec2.SubnetType.PUBLIC });
+      assignPublicIp = props.assignPublicIp ?? true;
+    }
+    this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+      vpc: this.vpc,
+      description: 'Shell script pipeline job instances: no inbound rules, outbound HTTPS to AWS APIs',
+      allowAllOutbound: false,
+    });
+    // The bootstrap and runtime only talk to AWS APIs (S3, Step Functions, the distribution's repository) over HTTPS.
+    this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to AWS APIs');
+
+    // ---- Job bucket -----------------------------------------------------------------------
+    const bucket = new s3.Bucket(this, 'JobBucket', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      versioned: false,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      removalPolicy: props.bucketRemovalPolicy ?? RemovalPolicy.RETAIN,
+      lifecycleRules: [
+        { id: 'ExpireTaskDocuments', prefix: TASKS_PREFIX, expiration: Duration.days(1) },
+        { id: 'ExpireRunArtifacts', prefix: RUNS_PREFIX, expiration: runRetention },
+        { id: 'AbortIncompleteUploads', abortIncompleteMultipartUploadAfter: Duration.days(7) },
+      ],
+    });
+    this.bucket = bucket;
+
+    // ---- Notifications --------------------------------------------------------------------
+    const topic = new sns.Topic(this, 'Notifications', {
+      displayName: 'Shell script pipeline runs',
+      enforceSSL: true,
+      masterKey: props.notificationKey,
+    });
+    if (props.notificationEmail) {
+      topic.addSubscription(new subscriptions.EmailSubscription(props.notificationEmail));
+    }
+    this.topic = topic;
+
+    // ---- Instance role: read scripts, read its own task, write its own logs, answer its own task
+    const role = new iam.Role(this, 'InstanceRole', {
+      assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
+      description: 'Shell script pipeline job instances',
+    });
+    this.instanceRole = role;
+    const profile = new iam.InstanceProfile(this, 'InstanceProfile', { role });
+
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ sid: 'ListJobFiles', actions: ['s3:ListBucket'], resources: [bucket.bucketArn] }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ sid: 'ReadJobFiles', actions: ['s3:GetObject'], resources: [bucket.arnForObjects('*')] }),
+    );
+    // Task documents hold task tokens: an instance may read only the one tagged with its own role session.
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadOnlyOwnTaskDocument',
+        effect: iam.Effect.DENY,
+        actions: ['s3:GetObject', 's3:GetObjectVersion'],
+        resources: [bucket.arnForObjects(`${RESERVED_PREFIX}*`)],
+        conditions: { StringNotEquals: { [`s3:ExistingObjectTag/${OWNER_TAG}`]: '${aws:userid}' } },
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'WriteOwnRunArtifacts',
+        actions: ['s3:PutObject'],
+        resources: [bucket.arnForObjects(`${RUNS_PREFIX}*/\${aws:userid}/*`)],
+      }),
+    );
+
+    // ---- Runtime and bootstrap ----------------------------------------------------------------
+    const runtime = new s3assets.Asset(this, 'HeartbeatRuntime', {
+      path: path.join(__dirname, '..', 'assets', 'heartbeat', 'cli', 'heartbeat.js'),
+    });
+    runtime.grantRead(role);
+
+    const jobSeconds = jobTimeout.isUnresolved() ? 3600 : jobTimeout.toSeconds();
+    const hbSeconds = heartbeatTimeout.isUnresolved() ? 300 : heartbeatTimeout.toSeconds();
+    const bootstrap = renderBootstrap({
+      bucketName: bucket.bucketName,
+      roleId: role.roleId,
+      runtimeUrl: runtime.s3ObjectUrl,
+      // The instance powers itself off once the job timeout plus a grace period is over, whatever the workflow does.
+      hardCapMinutes: Math.ceil(jobSeconds / 60) + 15,
+      taskWaitSeconds: hbSeconds,
+    });
+
+    this.pipelineId = `${Stack.of(this).stackName}-${Names.uniqueId(this).slice(-8)}`;
+
+    // ---- State machine --------------------------------------------------------------------------
+    const workflow = buildWorkflow(this, {
+      bucket,
+      topic,
+      pipelineId: this.pipelineId,
+      instanceRole: role,
+      instanceRoleId: role.roleId,
+      instanceProfileArn: profile.instanceProfileArn,
+      imageId: image.imageId,
+      instanceType: instanceType.toString(),
+      subnetIds: subnets.subnetIds,
+      securityGroupId: this.securityGroup.securityGroupId,
+      assignPublicIp,
+      userDataBase64: Fn.base64(bootstrap),
+      rootDeviceName: props.rootDeviceName ?? '/dev/xvda',
+      rootVolumeSizeGiB: props.rootVolumeSize?.toGibibytes(),
+      jobTimeout,
+      heartbeatTimeout,
+    });
+
+    const logGroup = new logs.LogGroup(this, 'StateMachineLogs', {
+      retention: logs.RetentionDays.THREE_MONTHS,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      definitionBody: sfn.DefinitionBody.fromChainable(workflow.definition),
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      comment: 'Runs a shell script on a fresh EC2 instance, then terminates it and notifies',
+      // Above the job timeout: launch, terminate and notify get time of their own.
+      timeout: jobTimeout.isUnresolved() ? undefined : jobTimeout.plus(Duration.minutes(30)),
+      tracingEnabled: true,
+      // Execution data holds task tokens and job output: state transitions are logged, their data is not.
+      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
+    });
+    for (const statement of workflow.policies) {
+      this.stateMachine.addToRolePolicy(statement);
+    }
+    // Instances answer their own execution's task (the token is what ties an answer to one execution).
+    this.stateMachine.grantTaskResponse(role);
+  }
+
+  /**
+   * Lets `grantee` start executions (runs) of this pipeline.
+   */
+  public grantStartExecution(grantee: iam.IGrantable): iam.Grant {
+    return this.stateMachine.grantStartExecution(grantee);
+  }
+}
+
+function defaultSubnets(vpc: ec2.IVpc): ec2.SubnetSelection {
+  return vpc.privateSubnets.length > 0 ? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS } : { subnetType: ec2.SubnetType.PUBLIC };
+}
+
+/** One public subnet per AZ: a /24 each from a /16, or a quarter of a smaller block. */
+function subnetMask(cidr?: string): number {
+  const prefix = cidr ? Number(cidr.split('/')[1]) : 16;
+  return Number.isFinite(prefix) ? Math.min(Math.max(prefix + 2, 24), 28) : 24;
+}
