@@ -1,5 +1,5 @@
 import * as path from 'path';
-import { Duration, Fn, Names, RemovalPolicy, Size, Stack } from 'aws-cdk-lib';
+import { CfnElement, Duration, Fn, Names, RemovalPolicy, Size, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -9,7 +9,7 @@ import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import { Construct } from 'constructs';
+import { Construct, IConstruct } from 'constructs';
 import { renderBootstrap } from './private/bootstrap';
 import { OWNER_TAG, RESERVED_PREFIX, RUNS_PREFIX, TASKS_PREFIX } from './private/protocol';
 import { validateProps } from './private/validate';
@@ -286,7 +286,14 @@ export class ShellScriptPipeline extends Construct {
     const runtime = new s3assets.Asset(this, 'HeartbeatRuntime', {
       path: path.join(__dirname, '..', 'assets', 'heartbeat', 'cli', 'heartbeat.js'),
     });
-    runtime.grantRead(role);
+    // Read access to this one object, not the whole asset bucket.
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadHeartbeatRuntime',
+        actions: ['s3:GetObject'],
+        resources: [Stack.of(this).formatArn({ service: 's3', region: '', account: '', resource: runtime.s3BucketName, resourceName: runtime.s3ObjectKey })],
+      }),
+    );
 
     const jobSeconds = jobTimeout.isUnresolved() ? 3600 : jobTimeout.toSeconds();
     const hbSeconds = heartbeatTimeout.isUnresolved() ? 300 : heartbeatTimeout.toSeconds();
@@ -340,6 +347,84 @@ export class ShellScriptPipeline extends Construct {
     }
     // Instances answer their own execution's task (the token is what ties an answer to one execution).
     this.stateMachine.grantTaskResponse(role);
+
+    this.acknowledgeNagFindings(bucket, props.vpc === undefined);
+  }
+
+  /**
+   * Records, next to each resource, why the cdk-nag AwsSolutions findings that remain are by design.
+   * Uses aws-cdk-lib's own Validations API, so the library does not depend on cdk-nag.
+   */
+  private acknowledgeNagFindings(bucket: s3.Bucket, createdVpc: boolean): void {
+    const stack = Stack.of(this);
+    const bucketArn = `<${stack.getLogicalId(bucket.node.defaultChild as CfnElement)}.Arn>`;
+    const regionAccount = `${stack.region.startsWith('${') ? '<AWS::Region>' : stack.region}:${
+      stack.account.startsWith('${') ? '<AWS::AccountId>' : stack.account
+    }`;
+    const ec2Resource = (type: string) => `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:${regionAccount}:${type}/*]`;
+
+    const instancePolicy = this.instanceRole.node.tryFindChild('DefaultPolicy')!;
+    acknowledge(instancePolicy,
+      {
+        id: `AwsSolutions-IAM5[Resource::${bucketArn}/*]`,
+        reason:
+          'Jobs read their script and its sibling files from any key the user chooses in the job bucket; ' +
+          'an explicit Deny in the same policy keeps every instance out of pipeline/ objects not tagged with its own aws:userid.',
+      },
+      {
+        id: `AwsSolutions-IAM5[Resource::${bucketArn}/${RUNS_PREFIX}*/<aws:userid>/*]`,
+        reason:
+          'An instance writes its run log under a folder named after the execution; the ${aws:userid} segment ' +
+          "(<RoleId>:<InstanceId>) limits each instance to its own folder, and the execution name is not known when the policy is written.",
+      },
+    );
+
+    const machinePolicy = this.stateMachine.role.node.tryFindChild('DefaultPolicy')!;
+    acknowledge(machinePolicy,
+      {
+        id: ec2Resource('instance'),
+        reason:
+          'Instance IDs do not exist before RunInstances. RunInstances on instance/* requires the request to tag the instance with ' +
+          "this pipeline's ID, and TerminateInstances on instance/* is conditioned on that same tag.",
+      },
+      {
+        id: ec2Resource('volume'),
+        reason: 'RunInstances creates the root volume; its ID does not exist before the call. The volume is encrypted and deleted on termination.',
+      },
+      {
+        id: ec2Resource('network-interface'),
+        reason: 'RunInstances creates the network interface; its ID does not exist before the call. It is deleted on termination.',
+      },
+      {
+        id: `AwsSolutions-IAM5[Resource::${bucketArn}/*]`,
+        reason: "HeadObject checks that the execution's script exists before launching; the script may be at any key the user chose.",
+      },
+      {
+        id: `AwsSolutions-IAM5[Resource::${bucketArn}/${TASKS_PREFIX}*]`,
+        reason: 'One task document per instance, named after an instance ID that does not exist before the run; limited to the pipeline/tasks/ prefix.',
+      },
+      {
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'Added by CDK for X-Ray tracing (xray:PutTraceSegments, PutTelemetryRecords, GetSamplingRules, GetSamplingTargets) and CloudWatch Logs ' +
+          'delivery (logs:CreateLogDelivery and related): AWS offers no resource-level permissions for these actions.',
+      },
+    );
+
+    acknowledge(bucket, {
+      id: 'AwsSolutions-S1',
+      reason:
+        'Server access logs need a second bucket that would in turn need its own; who reads and writes the job bucket is recorded by ' +
+        'CloudTrail, and the pipeline writes its own run logs under pipeline/runs/.',
+    });
+    if (createdVpc) {
+      acknowledge(this.vpc, {
+        id: 'AwsSolutions-VPC7',
+        reason:
+          'The VPC holds only short-lived job instances that accept no inbound traffic. Flow logs are billed per GB; ' +
+          'pass your own VPC with flow logs through the `vpc` prop to have them.',
+      });
+    }
   }
 
   /**
@@ -347,6 +432,21 @@ export class ShellScriptPipeline extends Construct {
    */
   public grantStartExecution(grantee: iam.IGrantable): iam.Grant {
     return this.stateMachine.grantStartExecution(grantee);
+  }
+}
+
+/**
+ * Acknowledges cdk-nag findings on `scope` and its children. `Validations.acknowledge()` refuses IDs with more than
+ * one '::', and cdk-nag's IDs for ARNs built with the partition token contain '<AWS::Partition>'; those are recorded
+ * under the same metadata key that `acknowledge()` writes and cdk-nag reads.
+ */
+function acknowledge(scope: IConstruct, ...rules: { id: string; reason: string }[]): void {
+  for (const rule of rules) {
+    if (rule.id.split('::').length > 2) {
+      scope.node.addMetadata(Validations.ACKNOWLEDGED_RULES_METADATA_KEY, { [rule.id]: rule.reason });
+    } else {
+      Validations.of(scope).acknowledge(rule);
+    }
   }
 }
 

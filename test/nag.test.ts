@@ -1,0 +1,93 @@
+import { App, Stack } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { ShellScriptPipeline, ShellScriptPipelineProps } from '../src';
+import { TEST_ENV } from './support/template';
+
+interface NagReport {
+  success: boolean;
+  violations: { ruleName: string; description: string; violatingResources: { constructPath: string }[] }[];
+}
+
+function nag(stack: Stack): NagReport {
+  Template.fromStack(stack); // synthesize first: cdk-nag 3 reads the finished construct tree
+  return new AwsSolutionsChecks(undefined as any, { verbose: false }).validateScope(stack) as unknown as NagReport;
+}
+
+function readable(report: NagReport): string[] {
+  return report.violations.map((v) => `${v.ruleName} at ${v.violatingResources.map((r) => r.constructPath).join(', ')}`);
+}
+
+/** Every acknowledgement the construct records, as [construct path, rule id, reason]. */
+function acknowledgements(stack: Stack): [string, string, string][] {
+  const out: [string, string, string][] = [];
+  for (const c of stack.node.findAll()) {
+    for (const m of c.node.metadata) {
+      if (m.type === 'aws:cdk:acknowledged-rules') {
+        // aws-cdk-lib records plain IDs with an 'annotation::' prefix, which cdk-nag strips when it reads them.
+        for (const [id, reason] of Object.entries<string>(m.data)) out.push([c.node.path, id.replace(/^annotation::/i, ''), reason]);
+      }
+    }
+  }
+  return out;
+}
+
+describe('cdk-nag AwsSolutions pack', () => {
+  test.each<[string, (s: Stack) => ShellScriptPipelineProps]>([
+    ['defaults', () => ({})],
+    ['with email', () => ({ notificationEmail: 'ops@example.com' })],
+    [
+      'existing VPC with private subnets',
+      (s) => {
+        const vpc = new ec2.Vpc(s, 'Existing', { natGateways: 1, flowLogs: { all: {} } });
+        return { vpc };
+      },
+    ],
+  ])('has no unacknowledged findings: %s (account and region known)', (_name, props) => {
+    const stack = new Stack(new App(), 'NagStack', { env: TEST_ENV });
+    new ShellScriptPipeline(stack, 'Nightly', props(stack));
+    const report = nag(stack);
+    expect(readable(report)).toEqual([]);
+    expect(report.success).toBe(true);
+  });
+
+  test('has no unacknowledged findings in an environment-agnostic stack', () => {
+    const stack = new Stack(new App(), 'NagStack');
+    new ShellScriptPipeline(stack, 'Nightly', {});
+    const report = nag(stack);
+    expect(readable(report)).toEqual([]);
+  });
+
+  test('still reports findings a user introduces (acknowledgements are scoped, not global)', () => {
+    const stack = new Stack(new App(), 'NagStack', { env: TEST_ENV });
+    new ShellScriptPipeline(stack, 'Nightly', {});
+    new ec2.Vpc(stack, 'UnloggedVpc', { natGateways: 0 }); // a VPC of the user's without flow logs
+    const report = nag(stack);
+    expect(readable(report)).toEqual([expect.stringMatching(/^AwsSolutions-VPC7 at NagStack\/UnloggedVpc/)]);
+  });
+
+  test('every acknowledgement carries a reason and sits on a construct of the pipeline', () => {
+    const stack = new Stack(new App(), 'NagStack', { env: TEST_ENV });
+    new ShellScriptPipeline(stack, 'Nightly', {});
+    const acks = acknowledgements(stack);
+    expect(acks.length).toBeGreaterThan(0);
+    for (const [path, id, reason] of acks) {
+      expect(path.startsWith('NagStack/Nightly/')).toBe(true);
+      expect(id).toMatch(/^AwsSolutions-/);
+      expect(reason.length).toBeGreaterThan(60);
+    }
+    // No blanket acknowledgement of a whole rule where findings are granular.
+    expect(acks.map(([, id]) => id)).not.toContain('AwsSolutions-IAM5');
+    // The flow-log acknowledgement only exists for the VPC the construct creates.
+    expect(acks.filter(([, id]) => id === 'AwsSolutions-VPC7')).toHaveLength(1);
+  });
+
+  test('does not acknowledge flow logs on a VPC the user brings', () => {
+    const stack = new Stack(new App(), 'NagStack', { env: TEST_ENV });
+    const vpc = new ec2.Vpc(stack, 'Existing', { natGateways: 0 });
+    new ShellScriptPipeline(stack, 'Nightly', { vpc });
+    expect(acknowledgements(stack).filter(([, id]) => id === 'AwsSolutions-VPC7')).toHaveLength(0);
+    expect(readable(nag(stack))).toEqual([expect.stringMatching(/^AwsSolutions-VPC7 at NagStack\/Existing/)]);
+  });
+});
