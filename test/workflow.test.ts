@@ -57,11 +57,17 @@ describe('the run workflow, executed by a local ASL interpreter', () => {
     expectOutcome(r, 'SUCCEEDED', { terminated: true });
     expect(r.path).toEqual([
       STATES.VALIDATE_INPUT,
+      STATES.COUNT_FIELDS,
+      STATES.COUNT_FIELDS_2,
+      STATES.KNOWN_FIELDS_ONLY,
       STATES.ARGS_AS_JSON,
       STATES.ARGS_IS_LIST,
+      STATES.COUNT_ARGS,
+      STATES.ARGS_NOT_TOO_MANY,
       STATES.CHECK_ARGS,
       STATES.CHECK_ARG,
       STATES.ARG_OK,
+      STATES.SUBNETS,
       STATES.PREPARE,
       STATES.CHECK_SCRIPT,
       STATES.LAUNCH,
@@ -165,7 +171,23 @@ describe('the run workflow, executed by a local ASL interpreter', () => {
     expect(r.calls[STATES.LAUNCH][1].ClientToken).toBe(r.calls[STATES.LAUNCH][0].ClientToken);
   });
 
-  test('launch fails for good: retried, nothing to terminate, FAILED', async () => {
+  test('no capacity in the first subnet\'s AZ: tries the next subnet, with a new client token, and succeeds', async () => {
+    const r = await runLocally(definition, { script: 'run.sh' }, {
+      ...happyHandlers(),
+      [STATES.LAUNCH]: (input: any) => {
+        if (input.NetworkInterfaces[0].SubnetId.includes('Subnet1')) {
+          throw awsError('Ec2.Ec2Exception', 'InsufficientInstanceCapacity: We currently do not have sufficient t3.micro capacity');
+        }
+        return { Instances: [{ InstanceId: INSTANCE }] };
+      },
+    });
+    expectOutcome(r, 'SUCCEEDED', { terminated: true });
+    const subnets = r.calls[STATES.LAUNCH].map((c) => c.NetworkInterfaces[0].SubnetId);
+    expect(subnets).toEqual([...Array(4).fill(expect.stringContaining('Subnet1')), expect.stringContaining('Subnet2')]);
+    expect(r.calls[STATES.LAUNCH][4].ClientToken).not.toBe(r.calls[STATES.LAUNCH][0].ClientToken);
+  });
+
+  test('launch fails for good: retried in every subnet, nothing to terminate, FAILED', async () => {
     const r = await runLocally(definition, { script: 'run.sh' }, {
       ...happyHandlers(),
       [STATES.LAUNCH]: () => {
@@ -173,7 +195,8 @@ describe('the run workflow, executed by a local ASL interpreter', () => {
       },
     });
     expectOutcome(r, 'FAILED', { terminated: false, error: 'Ec2.Ec2Exception' });
-    expect(r.calls[STATES.LAUNCH]).toHaveLength(4);
+    // 1 try + 3 retries, in each of the 2 subnets of the default VPC.
+    expect(r.calls[STATES.LAUNCH]).toHaveLength(8);
     expect(r.calls[STATES.PAUSE]).toBeUndefined();
     expect(notifications(r)[0].Message.instanceId).toBe('none');
   });
@@ -230,6 +253,9 @@ describe('the run workflow, executed by a local ASL interpreter', () => {
       ['args is null', { script: 'run.sh', args: null }, 'Input.InvalidArgs'],
       ['args holds a number', { script: 'run.sh', args: ['a', 2] }, 'Input.InvalidArgs'],
       ['args holds a list', { script: 'run.sh', args: [['a']] }, 'Input.InvalidArgs'],
+      ['too many args', { script: 'run.sh', args: Array(1001).fill('a') }, 'Input.TooManyArgs'],
+      ['an unknown field', { script: 'run.sh', arg: ['typo'] }, 'Input.UnknownFields'],
+      ['an unknown field next to args', { script: 'run.sh', args: [], timeout: 5 }, 'Input.UnknownFields'],
     ])('%s', async (_name, input, error) => {
       const r = await runLocally(definition, input, happyHandlers());
       expectOutcome(r, 'FAILED', { terminated: false, error });

@@ -91,6 +91,8 @@ export const INPUT_ERRORS = {
   INVALID_ARGS: 'Input.InvalidArgs',
   SCRIPT_NOT_FOUND: 'Input.ScriptNotFound',
   RESERVED_KEY: 'Input.ReservedKey',
+  UNKNOWN_FIELDS: 'Input.UnknownFields',
+  TOO_MANY_ARGS: 'Input.TooManyArgs',
 } as const;
 
 /** Exit codes of the `heartbeat` CLI. */

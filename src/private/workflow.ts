@@ -20,11 +20,22 @@ export const STATES = {
   RESERVED_KEY: 'Reserved script key',
   CHECK_SCRIPT: 'Check script exists',
   SCRIPT_NOT_FOUND: 'Script not found',
+  COUNT_FIELDS: 'Collect fields',
+  COUNT_FIELDS_2: 'Count fields',
+  KNOWN_FIELDS_ONLY: 'Known fields only?',
+  UNKNOWN_FIELDS: 'Unknown fields',
+  COUNT_ARGS: 'Count args',
+  ARGS_NOT_TOO_MANY: 'Not too many args?',
+  TOO_MANY_ARGS: 'Too many args',
   ARGS_AS_JSON: 'Args as JSON',
   ARGS_IS_LIST: 'Args is a list?',
+  SUBNETS: 'Subnets',
   PREPARE: 'Prepare run',
   LAUNCH: 'Launch instance',
   PAUSE: 'Pause for Job Completion',
+  LAUNCH_FAILED: 'Launch failed',
+  NEXT_SUBNET: 'Try the next subnet',
+  LAUNCH_GAVE_UP: 'Launch gave up',
   TERMINATE: 'Terminate instance',
   TERMINATE_FAILED: 'Terminate failed',
   DID_JOB_SUCCEED: 'Did the job succeed?',
@@ -46,6 +57,9 @@ export const LAUNCH_RETRY_ERRORS = [
   'Ec2.UnavailableException',
   'States.Timeout',
 ] as const;
+
+/** Most arguments one execution may pass to its script. */
+export const MAX_ARGS = 1000;
 
 /** Everything the workflow needs from the construct. String values may be tokens. */
 export interface WorkflowOptions {
@@ -119,9 +133,14 @@ export function buildWorkflow(scope: Construct, o: WorkflowOptions): Workflow {
     }).next(notifyFailure);
 
   // ---- Validate input -------------------------------------------------------------------------
+  const subnetsPass = new sfn.Pass(scope, STATES.SUBNETS, {
+    comment: 'The subnets to launch in, in order of preference',
+    result: sfn.Result.fromArray(o.subnetIds),
+    resultPath: '$.subnets',
+  });
   const prepare = new sfn.Pass(scope, STATES.PREPARE, {
     comment: 'Input is valid. No instance yet; the client token makes launch retries idempotent',
-    parameters: { InstanceId: 'none', 'ClientToken.$': 'States.UUID()' },
+    parameters: { InstanceId: 'none', 'ClientToken.$': 'States.UUID()', SubnetIndex: 0 },
     resultPath: '$.instance',
   });
 
@@ -140,6 +159,17 @@ export function buildWorkflow(scope: Construct, o: WorkflowOptions): Workflow {
     INPUT_ERRORS.INVALID_ARGS,
     '"args" must be a list of strings, e.g. ["--date", "2026-01-01"]',
   );
+
+  const unknownFields = inputError(
+    STATES.UNKNOWN_FIELDS,
+    INPUT_ERRORS.UNKNOWN_FIELDS,
+    'The execution input accepts only "script" and "args"; remove the other fields (a misspelt field would otherwise be ignored)',
+  );
+  const tooManyArgs = inputError(STATES.TOO_MANY_ARGS, INPUT_ERRORS.TOO_MANY_ARGS, `"args" may hold at most ${MAX_ARGS} strings`);
+  const countFields = new sfn.Pass(scope, STATES.COUNT_FIELDS, {
+    parameters: { 'values.$': '$.*' },
+    resultPath: '$.fieldCheck',
+  });
 
   const checkArgs = new sfn.Map(scope, STATES.CHECK_ARGS, {
     comment: 'Fails unless every element of args is a string',
@@ -160,7 +190,14 @@ export function buildWorkflow(scope: Construct, o: WorkflowOptions): Workflow {
     resultPath: '$.argsCheck',
   }).next(
     new sfn.Choice(scope, STATES.ARGS_IS_LIST)
-      .when(sfn.Condition.stringMatches('$.argsCheck.json', '[*'), checkArgs)
+      .when(
+        sfn.Condition.stringMatches('$.argsCheck.json', '[*'),
+        new sfn.Pass(scope, STATES.COUNT_ARGS, { parameters: { 'count.$': 'States.ArrayLength($.args)' }, resultPath: '$.argsCheck' }).next(
+          new sfn.Choice(scope, STATES.ARGS_NOT_TOO_MANY)
+            .when(sfn.Condition.numberGreaterThan('$.argsCheck.count', MAX_ARGS), tooManyArgs)
+            .otherwise(checkArgs),
+        ),
+      )
       .otherwise(invalidArgs),
   );
 
@@ -210,7 +247,7 @@ export function buildWorkflow(scope: Construct, o: WorkflowOptions): Workflow {
       NetworkInterfaces: [
         {
           DeviceIndex: 0,
-          SubnetId: o.subnetIds[0],
+          SubnetId: sfn.JsonPath.arrayGetItem(sfn.JsonPath.listAt('$.subnets'), sfn.JsonPath.numberAt('$.instance.SubnetIndex')),
           Groups: [o.securityGroupId],
           AssociatePublicIpAddress: o.assignPublicIp,
           DeleteOnTermination: true,
@@ -270,7 +307,30 @@ export function buildWorkflow(scope: Construct, o: WorkflowOptions): Workflow {
     maxAttempts: 3,
     jitterStrategy: sfn.JitterType.FULL,
   });
-  launch.addCatch(notifyFailure, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
+  // Capacity is per AZ: when a subnet's AZ has none left, try the next subnet before giving up.
+  const nextSubnet = new sfn.Pass(scope, STATES.NEXT_SUBNET, {
+    comment: 'A fresh client token: this is a new launch, in another subnet',
+    parameters: {
+      InstanceId: 'none',
+      'ClientToken.$': 'States.UUID()',
+      'SubnetIndex.$': 'States.MathAdd($.instance.SubnetIndex, 1)',
+    },
+    resultPath: '$.instance',
+  }).next(launch);
+  const capacityShort = sfn.Condition.or(
+    sfn.Condition.stringEquals('$.launchError.Error', 'Ec2.InsufficientInstanceCapacityException'),
+    sfn.Condition.stringMatches('$.launchError.Cause', '*InsufficientInstanceCapacity*'),
+    sfn.Condition.stringMatches('$.launchError.Cause', '*Unsupported*'),
+  );
+  // Only a launch that failed for good becomes the run's error ($.error is what later states test).
+  const launchGaveUp = new sfn.Pass(scope, STATES.LAUNCH_GAVE_UP, {
+    parameters: { 'Error.$': '$.launchError.Error', 'Cause.$': '$.launchError.Cause' },
+    resultPath: '$.error',
+  }).next(notifyFailure);
+  const launchFailed = new sfn.Choice(scope, STATES.LAUNCH_FAILED)
+    .when(sfn.Condition.and(capacityShort, sfn.Condition.numberLessThan('$.instance.SubnetIndex', o.subnetIds.length - 1)), nextSubnet)
+    .otherwise(launchGaveUp);
+  launch.addCatch(launchFailed, { errors: [sfn.Errors.ALL], resultPath: '$.launchError' });
 
   // ---- Pause for Job Completion ---------------------------------------------------------------
   // The per-execution task token goes into an object only this instance's role session can read
@@ -383,16 +443,32 @@ export function buildWorkflow(scope: Construct, o: WorkflowOptions): Workflow {
       ),
       reservedKey,
     )
-    .when(
-      // Not(IsPresent) rather than IsPresent:false, which some ASL interpreters get wrong.
-      sfn.Condition.not(sfn.Condition.isPresent('$.args')),
-      new sfn.Pass(scope, STATES.DEFAULT_ARGS, { result: sfn.Result.fromArray([]), resultPath: '$.args' }).next(checkArgs),
-    )
-    .otherwise(argsAsJson);
+    .otherwise(countFields);
 
-  checkArgs.next(prepare);
+  // Choice rules cannot list an object's keys, but "$.*" collects its values: count them.
+  countFields
+    .next(new sfn.Pass(scope, STATES.COUNT_FIELDS_2, { parameters: { 'count.$': 'States.ArrayLength($.fieldCheck.values)' }, resultPath: '$.fieldCheck' }))
+    .next(
+      new sfn.Choice(scope, STATES.KNOWN_FIELDS_ONLY)
+        .when(
+          sfn.Condition.or(
+            sfn.Condition.and(sfn.Condition.isPresent('$.args'), sfn.Condition.numberGreaterThan('$.fieldCheck.count', 2)),
+            sfn.Condition.and(sfn.Condition.not(sfn.Condition.isPresent('$.args')), sfn.Condition.numberGreaterThan('$.fieldCheck.count', 1)),
+          ),
+          unknownFields,
+        )
+        .when(
+          // Not(IsPresent) rather than IsPresent:false, which some ASL interpreters get wrong.
+          sfn.Condition.not(sfn.Condition.isPresent('$.args')),
+          new sfn.Pass(scope, STATES.DEFAULT_ARGS, { result: sfn.Result.fromArray([]), resultPath: '$.args' }).next(checkArgs),
+        )
+        .otherwise(argsAsJson),
+    );
+
+  checkArgs.next(subnetsPass);
   prepare.next(checkScript);
   checkScript.next(launch);
+  subnetsPass.next(prepare);
   launch.next(pause);
   pause.next(terminate);
   terminate.next(didSucceed);
