@@ -1,6 +1,8 @@
 import * as path from 'path';
 import { CfnElement, Duration, Fn, Names, RemovalPolicy, Size, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -11,6 +13,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct, IConstruct } from 'constructs';
 import { renderBootstrap } from './private/bootstrap';
+import { buildCleanup, CLEANUP_STATUSES } from './private/cleanup';
 import { OWNER_TAG, RESERVED_PREFIX, RUNS_PREFIX, TASKS_PREFIX } from './private/protocol';
 import { validateProps } from './private/validate';
 import { buildWorkflow } from './private/workflow';
@@ -163,6 +166,13 @@ export class ShellScriptPipeline extends Construct {
   public readonly instanceRole: iam.IRole;
   /** The state machine that runs jobs. */
   public readonly stateMachine: sfn.StateMachine;
+  /**
+   * Cleans up after runs that end without their own cleanup path: stopped by hand (ABORTED), past the
+   * execution timeout (TIMED_OUT), or failed inside the service. Started by an EventBridge rule.
+   */
+  public readonly cleanupStateMachine: sfn.StateMachine;
+  /** The EventBridge rule that starts `cleanupStateMachine` when a run ends ABORTED, TIMED_OUT or FAILED. */
+  public readonly cleanupRule: events.Rule;
   /** The value of the `shell-script-pipeline:pipeline` tag on every instance this pipeline launches. */
   public readonly pipelineId: string;
 
@@ -348,6 +358,29 @@ export class ShellScriptPipeline extends Construct {
     // Instances answer their own execution's task (the token is what ties an answer to one execution).
     this.stateMachine.grantTaskResponse(role);
 
+    // ---- Backstop: runs that end without their own Catch path (StopExecution, execution timeout, service failure)
+    const cleanup = buildCleanup(this, { topic, pipelineId: this.pipelineId });
+    this.cleanupStateMachine = new sfn.StateMachine(this, 'CleanupStateMachine', {
+      definitionBody: sfn.DefinitionBody.fromChainable(cleanup.definition),
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      comment: 'Terminates the instances of a run that ended without its own cleanup, and notifies',
+      timeout: Duration.hours(1),
+      tracingEnabled: true,
+      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
+    });
+    for (const statement of cleanup.policies) {
+      this.cleanupStateMachine.addToRolePolicy(statement);
+    }
+    this.cleanupRule = new events.Rule(this, 'CleanupRule', {
+      description: 'Starts the cleanup when a shell script pipeline run ends ABORTED, TIMED_OUT or FAILED',
+      eventPattern: {
+        source: ['aws.states'],
+        detailType: ['Step Functions Execution Status Change'],
+        detail: { stateMachineArn: [this.stateMachine.stateMachineArn], status: [...CLEANUP_STATUSES] },
+      },
+      targets: [new targets.SfnStateMachine(this.cleanupStateMachine, { retryAttempts: 185, maxEventAge: Duration.hours(24) })],
+    });
+
     this.acknowledgeNagFindings(bucket, props.vpc === undefined);
   }
 
@@ -408,6 +441,21 @@ export class ShellScriptPipeline extends Construct {
         reason:
           'Added by CDK for X-Ray tracing (xray:PutTraceSegments, PutTelemetryRecords, GetSamplingRules, GetSamplingTargets) and CloudWatch Logs ' +
           'delivery (logs:CreateLogDelivery and related): AWS offers no resource-level permissions for these actions.',
+      },
+    );
+
+    const cleanupPolicy = this.cleanupStateMachine.role.node.tryFindChild('DefaultPolicy')!;
+    acknowledge(
+      cleanupPolicy,
+      {
+        id: ec2Resource('instance'),
+        reason: "The cleanup terminates instances found by tag; TerminateInstances on instance/* is conditioned on this pipeline's tag.",
+      },
+      {
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'ec2:DescribeInstances has no resource-level permissions; the X-Ray and CloudWatch Logs delivery actions CDK adds for tracing ' +
+          'and logging have none either.',
       },
     );
 

@@ -1,0 +1,251 @@
+/**
+ * Entry point of the job-side runtime bundle (`assets/heartbeat/cli/heartbeat.js`).
+ *
+ * Executed, it runs the CLI (see {@link USAGE}); `require()`d, it only exports the library API of `./index`.
+ */
+import * as fs from 'fs';
+import { lostTaskReason, readTaskDocument, runJob, stderrLog, TaskDocumentError, TaskReporter } from './index';
+import type { RunJobTask } from './index';
+import { CLI_EXIT, ENV, JOB_ERRORS } from '../private/protocol';
+
+export * from './index';
+
+export const USAGE = `Usage:
+  heartbeat.js run [--task-file FILE] [--heartbeat-seconds N] [--kill-grace-seconds N] [--log-file FILE]
+                   -- COMMAND [ARGS...]
+      Claim the task token, run COMMAND (no shell) with ARGS and the task document's "args" appended,
+      heartbeat while it runs, and report its outcome to Step Functions. The job's output is forwarded
+      to this process's stdout/stderr (and appended to --log-file FILE, if given).
+      --heartbeat-seconds overrides the task document's; --kill-grace-seconds (default 10) is how long
+      a job that must be stopped gets between SIGTERM and SIGKILL.
+  heartbeat.js fail [--task-file FILE] [--error NAME] [--cause TEXT | --cause-file FILE]
+      Report a failure for the task (default error: ${JOB_ERRORS.BOOTSTRAP_FAILED}).
+  heartbeat.js heartbeat [--task-file FILE]
+      Send one heartbeat for the task.
+
+The task comes from --task-file, else $${ENV.TASK_FILE}, else $${ENV.TASK_TOKEN}
+(with --heartbeat-seconds or $${ENV.HEARTBEAT_SECONDS} for "run").
+Environment: $${ENV.HEARTBEAT_INTERVAL_MS} (heartbeat interval, default HeartbeatSeconds/3),
+$${ENV.SPOT_CHECK}=0 (no Spot notice polling), $${ENV.IMDS_ENDPOINT} (metadata base URL),
+AWS_REGION / credentials / AWS_ENDPOINT_URL_SFN as for any AWS SDK.
+
+Exit codes: ${CLI_EXIT.OK} success reported, ${CLI_EXIT.JOB_FAILED} failure reported, ${CLI_EXIT.USAGE} usage error,
+${CLI_EXIT.REPORT_FAILED} result could not be reported, ${CLI_EXIT.LOST} task lost (timed out / invalid token; job stopped).
+`;
+
+/** A bad command line or task document: exits CLI_EXIT.USAGE. */
+class UsageError extends Error {}
+
+interface ParsedArgs {
+  command: 'run' | 'fail' | 'heartbeat' | 'help';
+  options: Map<string, string>;
+  rest: string[];
+}
+
+const OPTIONS: Record<ParsedArgs['command'], string[]> = {
+  run: ['task-file', 'heartbeat-seconds', 'kill-grace-seconds', 'log-file'],
+  fail: ['task-file', 'error', 'cause', 'cause-file'],
+  heartbeat: ['task-file'],
+  help: [],
+};
+
+function parseArgs(argv: string[]): ParsedArgs {
+  const [sub, ...tail] = argv;
+  if (sub === undefined) throw new UsageError('missing command (run, fail or heartbeat)');
+  if (sub === '--help' || sub === '-h' || sub === 'help') return { command: 'help', options: new Map(), rest: [] };
+  if (sub !== 'run' && sub !== 'fail' && sub !== 'heartbeat') throw new UsageError(`unknown command "${sub}"`);
+  const options = new Map<string, string>();
+  const rest: string[] = [];
+  for (let i = 0; i < tail.length; i++) {
+    const a = tail[i];
+    if (a === '--') {
+      rest.push(...tail.slice(i + 1));
+      break;
+    }
+    if (a === '--help' || a === '-h') return { command: 'help', options, rest };
+    if (a.startsWith('--')) {
+      const eq = a.indexOf('=');
+      const name = eq >= 0 ? a.slice(2, eq) : a.slice(2);
+      if (!OPTIONS[sub].includes(name)) throw new UsageError(`unknown option --${name} for "${sub}"`);
+      let value: string | undefined;
+      if (eq >= 0) {
+        value = a.slice(eq + 1);
+      } else {
+        value = tail[++i];
+        if (value === undefined) throw new UsageError(`option --${name} needs a value`);
+      }
+      if (options.has(name)) throw new UsageError(`option --${name} given twice`);
+      options.set(name, value);
+      continue;
+    }
+    if (sub === 'run') {
+      // The command may also start without "--"; everything from it on belongs to the command.
+      rest.push(...tail.slice(i));
+      break;
+    }
+    throw new UsageError(`unexpected argument "${a}" for "${sub}"`);
+  }
+  return { command: sub, options, rest };
+}
+
+function positiveNumber(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new UsageError(`${name} must be a positive number, got "${value}"`);
+  return n;
+}
+
+/** The task for "run": a full task document, or a token and heartbeatSeconds. */
+function resolveRunTask(options: Map<string, string>, env: NodeJS.ProcessEnv): RunJobTask {
+  const hbFlag = positiveNumber('--heartbeat-seconds', options.get('heartbeat-seconds'));
+  const file = options.get('task-file') ?? (env[ENV.TASK_FILE] || undefined);
+  if (file !== undefined) {
+    const doc = readTaskDocument(file);
+    return hbFlag === undefined ? doc : { ...doc, heartbeatSeconds: hbFlag };
+  }
+  const token = env[ENV.TASK_TOKEN];
+  if (!token) throw new UsageError(`no task: give --task-file, or set ${ENV.TASK_FILE} or ${ENV.TASK_TOKEN}`);
+  const hb = hbFlag ?? positiveNumber(ENV.HEARTBEAT_SECONDS, env[ENV.HEARTBEAT_SECONDS]);
+  if (hb === undefined) throw new UsageError(`with ${ENV.TASK_TOKEN}, give --heartbeat-seconds or set ${ENV.HEARTBEAT_SECONDS}`);
+  return { taskToken: token, heartbeatSeconds: hb };
+}
+
+/**
+ * The token for "fail"/"heartbeat". Only the token is needed, so a task file is read leniently: a bootstrap that failed
+ * must still be able to report, even if other fields of the document are off.
+ */
+function resolveToken(options: Map<string, string>, env: NodeJS.ProcessEnv): string {
+  const file = options.get('task-file') ?? (env[ENV.TASK_FILE] || undefined);
+  if (file !== undefined) {
+    try {
+      return readTaskDocument(file).taskToken;
+    } catch (e) {
+      let doc: unknown;
+      try {
+        doc = JSON.parse(fs.readFileSync(file, 'utf8'));
+      } catch {
+        throw e;
+      }
+      const token = (doc as { taskToken?: unknown } | null)?.taskToken;
+      if (typeof token === 'string' && token.length > 0) return token;
+      throw e;
+    }
+  }
+  const token = env[ENV.TASK_TOKEN];
+  if (!token) throw new UsageError(`no task: give --task-file, or set ${ENV.TASK_FILE} or ${ENV.TASK_TOKEN}`);
+  return token;
+}
+
+/** Runs the CLI and returns its exit code. Never throws. */
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let parsed: ParsedArgs;
+  try {
+    parsed = parseArgs(argv);
+  } catch (e) {
+    return usageFailure(e);
+  }
+  if (parsed.command === 'help') {
+    process.stdout.write(USAGE);
+    return CLI_EXIT.OK;
+  }
+
+  if (parsed.command === 'run') {
+    let task: RunJobTask;
+    let killGraceSeconds: number | undefined;
+    try {
+      if (parsed.rest.length === 0) throw new UsageError('run: missing the command to run (after --)');
+      task = resolveRunTask(parsed.options, env);
+      killGraceSeconds = positiveNumber('--kill-grace-seconds', parsed.options.get('kill-grace-seconds'));
+    } catch (e) {
+      return usageFailure(e);
+    }
+    const [command, ...args] = parsed.rest;
+    const result = await runJob({
+      task,
+      command,
+      args,
+      killGraceMs: killGraceSeconds === undefined ? undefined : killGraceSeconds * 1000,
+      logFile: parsed.options.get('log-file'),
+    });
+    return result.exitCode;
+  }
+
+  let token: string;
+  let cause = '';
+  try {
+    token = resolveToken(parsed.options, env);
+    if (parsed.command === 'fail') {
+      if (parsed.options.has('cause') && parsed.options.has('cause-file')) throw new UsageError('give --cause or --cause-file, not both');
+      const causeFile = parsed.options.get('cause-file');
+      if (causeFile !== undefined) {
+        try {
+          cause = fs.readFileSync(causeFile, 'utf8');
+        } catch (e) {
+          throw new UsageError(`cannot read --cause-file ${causeFile}: ${(e as Error).message}`);
+        }
+      } else {
+        cause = parsed.options.get('cause') ?? '';
+      }
+      if (parsed.options.get('error') === '') throw new UsageError('--error must not be empty');
+    }
+  } catch (e) {
+    return usageFailure(e);
+  }
+
+  const reporter = new TaskReporter({ taskToken: token });
+  try {
+    if (parsed.command === 'fail') {
+      const error = parsed.options.get('error') ?? JOB_ERRORS.BOOTSTRAP_FAILED;
+      await reporter.fail(error, cause);
+      stderrLog(`reported failure ${error}`);
+    } else {
+      await reporter.heartbeat();
+      stderrLog('heartbeat sent');
+    }
+    return CLI_EXIT.OK;
+  } catch (e) {
+    const reason = lostTaskReason(e);
+    if (reason) {
+      stderrLog(`the task is lost (${reason}): ${(e as Error).message}`);
+      return CLI_EXIT.LOST;
+    }
+    stderrLog(`could not reach Step Functions: ${(e as Error)?.name}: ${(e as Error)?.message}`);
+    return CLI_EXIT.REPORT_FAILED;
+  } finally {
+    reporter.destroy();
+  }
+}
+
+function usageFailure(e: unknown): number {
+  if (e instanceof UsageError) {
+    stderrLog(`error: ${e.message}`);
+    process.stderr.write(`\n${USAGE}`);
+    return CLI_EXIT.USAGE;
+  }
+  if (e instanceof TaskDocumentError) {
+    stderrLog(`error: ${e.message}`);
+    return CLI_EXIT.USAGE;
+  }
+  throw e;
+}
+
+function flush(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.destroyed || !stream.writable) return resolve();
+    stream.write('', () => resolve());
+  });
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    async (code) => {
+      await Promise.all([flush(process.stdout), flush(process.stderr)]);
+      process.exit(code);
+    },
+    async (e) => {
+      stderrLog(`internal error: ${(e as Error)?.stack ?? String(e)}`);
+      await flush(process.stderr);
+      process.exit(CLI_EXIT.REPORT_FAILED);
+    },
+  );
+}
