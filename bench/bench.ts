@@ -1,0 +1,103 @@
+/**
+ * Size and speed figures, printed, never asserted (`npm run bench`).
+ *
+ * - synth: time to build and synthesize one stack holding one pipeline (median of 5);
+ * - template: size and resource count; state machine definition size (Step Functions allows 1 MB);
+ * - user data: the bootstrap's size against EC2's 16 KB user-data limit;
+ * - runtime: bundle size (raw and gzip), what the instance downloads at boot;
+ * - runtime on the wire: start-up to first heartbeat, and a whole `true` job, against a local
+ *   Step Functions endpoint (median of 5 runs each).
+ */
+import { spawn } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as zlib from 'zlib';
+import { App, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { ShellScriptPipeline } from '../src';
+import { FakeStepFunctions } from '../test/support/fake-sfn';
+import { definitionOf } from '../test/support/template';
+
+const BUNDLE = path.join(__dirname, '..', 'assets', 'heartbeat', 'cli', 'heartbeat.js');
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+function row(name: string, value: string, note = ''): void {
+  console.log(`${name.padEnd(44)} ${value.padStart(14)}  ${note}`);
+}
+
+async function main(): Promise<void> {
+  // ---- synth ----------------------------------------------------------------------------------
+  const times: number[] = [];
+  let json: any;
+  for (let i = 0; i < 5; i++) {
+    const t0 = process.hrtime.bigint();
+    const app = new App();
+    const stack = new Stack(app, 'Bench', { env: { account: '111111111111', region: 'eu-west-1' } });
+    new ShellScriptPipeline(stack, 'Nightly', { notificationEmail: 'ops@example.com' });
+    json = Template.fromStack(stack).toJSON();
+    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  const templateText = JSON.stringify(json);
+  const machines = Object.values<any>(json.Resources).filter((r) => r.Type === 'AWS::StepFunctions::StateMachine');
+  const runMachine = definitionOf(json, (id) => id.includes('StateMachine') && !id.includes('Cleanup'));
+  const userData = Buffer.from(runMachine.States['Launch instance'].Parameters.UserData, 'base64');
+
+  console.log('figure                                                value  note');
+  row('synth one pipeline stack (median of 5)', `${median(times).toFixed(0)} ms`, `first run ${times[0].toFixed(0)} ms`);
+  row('template size', `${templateText.length} B`, `${Object.keys(json.Resources).length} resources, ${machines.length} state machines`);
+  row('run state machine definition', `${JSON.stringify(runMachine).length} B`, 'Step Functions limit 1 MB');
+  row('states in the run definition', `${Object.keys(runMachine.States).length}`);
+  row('user data (bootstrap)', `${userData.length} B`, `EC2 limit 16384 B; ${((userData.length / 16384) * 100).toFixed(0)}% used`);
+
+  // ---- runtime bundle ---------------------------------------------------------------------------
+  if (!fs.existsSync(BUNDLE)) throw new Error(`missing ${BUNDLE}: run npx projen bundle`);
+  const bundle = fs.readFileSync(BUNDLE);
+  row('heartbeat runtime bundle', `${bundle.length} B`, `gzip ${zlib.gzipSync(bundle).length} B (downloaded once per run)`);
+
+  // ---- runtime against a local endpoint --------------------------------------------------------
+  const fake = new FakeStepFunctions();
+  await fake.start();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssp-bench-'));
+  const env = {
+    PATH: process.env.PATH,
+    HOME: dir,
+    AWS_ACCESS_KEY_ID: 'AKIDBENCHBENCHBENCH0',
+    AWS_SECRET_ACCESS_KEY: 'bench',
+    AWS_REGION: 'eu-west-1',
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_CONFIG_FILE: '/nonexistent',
+    AWS_SHARED_CREDENTIALS_FILE: '/nonexistent',
+    AWS_ENDPOINT_URL_SFN: fake.url,
+    SSP_SPOT_CHECK: '0',
+  };
+  const firstHeartbeat: number[] = [];
+  const wholeJob: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const token = fake.addToken(`bench-${i}`);
+    const taskFile = path.join(dir, `task-${i}.json`);
+    fs.writeFileSync(
+      taskFile,
+      JSON.stringify({ taskToken: token, executionArn: 'arn:aws:states:eu-west-1:111111111111:execution:B:b', executionName: 'b', script: 'x', args: [], heartbeatSeconds: 60 }),
+    );
+    const t0 = Date.now();
+    const child = spawn(process.execPath, [BUNDLE, 'run', '--task-file', taskFile, '--', 'true'], { env, stdio: 'ignore' });
+    const hb = await fake.waitForCall((c) => c.token === token, 30_000);
+    firstHeartbeat.push(hb.time - t0);
+    await new Promise((r) => child.on('close', r));
+    wholeJob.push(Date.now() - t0);
+  }
+  await fake.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+  row('runtime start to first call (median of 5)', `${median(firstHeartbeat)} ms`, 'node start + SDK load + first request');
+  row('runtime, whole `true` job (median of 5)', `${median(wholeJob)} ms`, 'claim, run, report success, exit');
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
