@@ -3,6 +3,7 @@
  *
  * Executed, it runs the CLI (see {@link USAGE}); `require()`d, it only exports the library API of `./index`.
  */
+import { spawn } from 'child_process';
 import * as fs from 'fs';
 import { lostTaskReason, readTaskDocument, runJob, stderrLog, TaskDocumentError, TaskReporter } from './index';
 import type { RunJobTask } from './index';
@@ -10,14 +11,19 @@ import { CLI_EXIT, ENV, JOB_ERRORS } from '../private/protocol';
 
 export * from './index';
 
+/** Longest the --before-report command may take. */
+const BEFORE_REPORT_TIMEOUT_MS = 120_000;
+
 export const USAGE = `Usage:
   heartbeat.js run [--task-file FILE] [--heartbeat-seconds N] [--kill-grace-seconds N] [--log-file FILE]
-                   -- COMMAND [ARGS...]
+                   [--before-report SHELL_COMMAND] -- COMMAND [ARGS...]
       Claim the task token, run COMMAND (no shell) with ARGS and the task document's "args" appended,
       heartbeat while it runs, and report its outcome to Step Functions. The job's output is forwarded
       to this process's stdout/stderr (and appended to --log-file FILE, if given).
       --heartbeat-seconds overrides the task document's; --kill-grace-seconds (default 10) is how long
-      a job that must be stopped gets between SIGTERM and SIGKILL.
+      a job that must be stopped gets between SIGTERM and SIGKILL. --before-report runs SHELL_COMMAND
+      (with /bin/sh, at most ${BEFORE_REPORT_TIMEOUT_MS / 1000} s) after the log file is flushed and before the result is sent,
+      e.g. to upload the log while the instance still exists; its failure does not stop the report.
   heartbeat.js fail [--task-file FILE] [--error NAME] [--cause TEXT | --cause-file FILE]
       Report a failure for the task (default error: ${JOB_ERRORS.BOOTSTRAP_FAILED}).
   heartbeat.js heartbeat [--task-file FILE]
@@ -33,6 +39,25 @@ Exit codes: ${CLI_EXIT.OK} success reported, ${CLI_EXIT.JOB_FAILED} failure repo
 ${CLI_EXIT.REPORT_FAILED} result could not be reported, ${CLI_EXIT.LOST} task lost (timed out / invalid token; job stopped).
 `;
 
+/** Runs `command` with /bin/sh (output to our stderr), killing it after BEFORE_REPORT_TIMEOUT_MS. */
+function beforeReportHook(command: string | undefined): (() => Promise<void>) | undefined {
+  if (command === undefined || command === '') return undefined;
+  return () =>
+    new Promise<void>((resolve, reject) => {
+      const child = spawn('/bin/sh', ['-c', command], { stdio: ['ignore', process.stderr, process.stderr] });
+      const timer = setTimeout(() => child.kill('SIGKILL'), BEFORE_REPORT_TIMEOUT_MS);
+      child.on('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      child.on('close', (code, signal) => {
+        clearTimeout(timer);
+        if (code === 0) resolve();
+        else reject(new Error(`--before-report command ended with ${signal ?? `exit code ${code}`}`));
+      });
+    });
+}
+
 /** A bad command line or task document: exits CLI_EXIT.USAGE. */
 class UsageError extends Error {}
 
@@ -43,7 +68,7 @@ interface ParsedArgs {
 }
 
 const OPTIONS: Record<ParsedArgs['command'], string[]> = {
-  run: ['task-file', 'heartbeat-seconds', 'kill-grace-seconds', 'log-file'],
+  run: ['task-file', 'heartbeat-seconds', 'kill-grace-seconds', 'log-file', 'before-report'],
   fail: ['task-file', 'error', 'cause', 'cause-file'],
   heartbeat: ['task-file'],
   help: [],
@@ -166,6 +191,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       args,
       killGraceMs: killGraceSeconds === undefined ? undefined : killGraceSeconds * 1000,
       logFile: parsed.options.get('log-file'),
+      beforeReport: beforeReportHook(parsed.options.get('before-report')),
     });
     return result.exitCode;
   }

@@ -28,9 +28,8 @@ export type { TaskDocument } from '../private/protocol';
  * Error name reported when the job exited 0 but its result cannot be returned: the result file is not valid JSON,
  * or the task output would exceed the Step Functions payload limit (256 KiB).
  *
- * (Not yet in `JOB_ERRORS` of the shared protocol; the workflow sees it like any other `Job.*` failure.)
  */
-export const INVALID_RESULT_ERROR = 'Job.InvalidResult';
+export const INVALID_RESULT_ERROR = JOB_ERRORS.INVALID_RESULT;
 
 /** Largest task output SendTaskSuccess accepts, in bytes (UTF-8). */
 export const MAX_OUTPUT_BYTES = 262_144;
@@ -145,7 +144,7 @@ export interface RetryPolicy {
 }
 
 /** Default retry policy: 8 attempts, 200 ms base, 5 s cap (about 10 s of retrying on average). */
-export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 1, baseDelayMs: 200, maxDelayMs: 5_000 };
+export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 8, baseDelayMs: 200, maxDelayMs: 5_000 };
 
 const RETRYABLE_NAMES = new Set([
   'ThrottlingException', 'Throttling', 'ThrottledException', 'TooManyRequestsException', 'RequestThrottled',
@@ -207,6 +206,12 @@ export interface TaskReporterOptions {
   readonly attemptTimeoutMs?: number;
   /** Logger for retries. Default {@link stderrLog}. */
   readonly log?: Log;
+  /**
+   * Runs once, right before the first final result (success or failure) is sent, e.g. to upload the job's log while
+   * the instance still exists: the workflow terminates the instance as soon as it has the result. Its errors are
+   * logged and never stop the result from being sent.
+   */
+  readonly beforeFinal?: () => Promise<void>;
 }
 
 /** Options for one {@link TaskReporter.heartbeat}. */
@@ -233,6 +238,7 @@ export class TaskReporter {
   private readonly attemptTimeoutMs: number;
   private readonly log: Log;
   private readonly closing = new AbortController();
+  private readonly beforeFinal?: () => Promise<void>;
   private finalAction?: string;
 
   constructor(options: TaskReporterOptions) {
@@ -246,6 +252,7 @@ export class TaskReporter {
     if (!(this.retry.maxAttempts >= 1)) throw new Error('TaskReporter: retry.maxAttempts must be at least 1');
     this.attemptTimeoutMs = options.attemptTimeoutMs ?? 10_000;
     this.log = options.log ?? stderrLog;
+    this.beforeFinal = options.beforeFinal;
   }
 
   /** Whether a final result was sent (or is being sent). */
@@ -266,6 +273,7 @@ export class TaskReporter {
   /** Report success. `output` is sent as JSON (`undefined` becomes `null`). */
   public async succeed(output: unknown): Promise<void> {
     this.close('succeed');
+    await this.runBeforeFinal();
     const text = JSON.stringify(output === undefined ? null : output);
     const command = new SendTaskSuccessCommand({ taskToken: this.taskToken, output: text });
     await this.send('SendTaskSuccess', (abortSignal) => this.client.send(command, { abortSignal }), { signals: [] });
@@ -277,6 +285,7 @@ export class TaskReporter {
    */
   public async fail(error: string, cause: string): Promise<void> {
     this.close('fail');
+    await this.runBeforeFinal();
     const command = new SendTaskFailureCommand({
       taskToken: this.taskToken,
       error: truncateHead(error, MAX_ERROR_CHARS),
@@ -290,6 +299,15 @@ export class TaskReporter {
     if (this.ownsClient) this.client.destroy();
   }
 
+  private async runBeforeFinal(): Promise<void> {
+    if (!this.beforeFinal) return;
+    try {
+      await this.beforeFinal();
+    } catch (e) {
+      this.log(`the step before the final result failed (${errorMessage(e)}); reporting anyway`);
+    }
+  }
+
   private assertOpen(what: string): void {
     if (this.finalAction) {
       throw new TaskAlreadyClosedError(`cannot ${what}: a final result was already sent for this task (${this.finalAction})`);
@@ -297,6 +315,7 @@ export class TaskReporter {
   }
 
   private close(what: string): void {
+    this.assertOpen(what);
     this.finalAction = what;
     this.closing.abort();
   }
@@ -367,7 +386,11 @@ export interface RunJobOptions {
    * heartbeatSeconds / 3 (at least 200 ms).
    */
   readonly heartbeatIntervalMs?: number;
-  /** How long the job gets to exit after SIGTERM before SIGKILL, in ms. Default 10 000. */
+  /**
+   * How long the job gets to exit after SIGTERM before SIGKILL, in ms. Default 10 000. When the task is lost, the
+   * grace is at most one heartbeat interval: the run is already over on the service side (and may be running again
+   * elsewhere), so the job is stopped promptly.
+   */
   readonly killGraceMs?: number;
   /** Poll instance metadata for a Spot interruption notice. Default: true unless `SSP_SPOT_CHECK=0`. */
   readonly spotCheck?: boolean;
@@ -388,6 +411,11 @@ export interface RunJobOptions {
   readonly logFile?: string;
   /** Logger for the runtime's own messages. Default {@link stderrLog}. */
   readonly log?: Log;
+  /**
+   * Runs after the job ended and `logFile` is flushed, right before the final result is sent (not when the task is
+   * lost: nothing is sent then). Only used when this function creates the reporter (no `reporter` option).
+   */
+  readonly beforeReport?: () => Promise<void>;
   /** Handle SIGTERM/SIGINT of this process (stop the job, report `Job.Interrupted`). Default true. */
   readonly handleSignals?: boolean;
 }
@@ -496,6 +524,14 @@ export async function runJob(options: RunJobOptions): Promise<RunResult> {
     taskToken: task.taskToken,
     log,
     attemptTimeoutMs: Math.min(10_000, Math.max(1_000, heartbeatMs / 3)),
+    beforeFinal: options.beforeReport
+      ? async () => {
+        const file = logFile;
+        logFile = undefined;
+        if (file) await new Promise<void>((resolve) => file.end(() => resolve()));
+        await options.beforeReport!();
+      }
+      : undefined,
   });
   const stdout = options.stdout ?? process.stdout;
   const stderr = options.stderr ?? process.stderr;
@@ -636,7 +672,7 @@ export async function runJob(options: RunJobOptions): Promise<RunResult> {
       const graceMs = first.kind === 'lost' ? Math.min(killGraceMs, intervalMs) : killGraceMs;
       await stopChild(child, ended, graceMs, log);
       await started.drained(1_000);
-      if (first.kind === 'lost') return reportFailure(reporter, 'X', 'y', log);
+      if (first.kind === 'lost') return lostResult(log, first.reason, first.message);
       return await reportStop(reporter, first, { durationSeconds: duration(), outputTail: tail.toString() }, log);
     }
 

@@ -81,6 +81,8 @@ export const JOB_ERRORS = {
   SPOT_INTERRUPTED: 'Job.SpotInterrupted',
   /** The runtime itself was stopped (SIGTERM/SIGINT), e.g. by an instance shutdown. */
   INTERRUPTED: 'Job.Interrupted',
+  /** The job exited 0 but its result file is not JSON, or the output is over Step Functions' 256 KiB. */
+  INVALID_RESULT: 'Job.InvalidResult',
   /** The bootstrap failed before the job started (fetching the runtime or the job's files). */
   BOOTSTRAP_FAILED: 'Bootstrap.Failed',
 } as const;

@@ -1,0 +1,154 @@
+/**
+ * Helpers for running the bundled heartbeat runtime (assets/heartbeat/cli/heartbeat.js) as a real child process.
+ */
+import { spawn } from 'child_process';
+import type { ChildProcess } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import type { TaskDocument } from '../../src/private/protocol';
+
+export const BUNDLE = path.resolve(__dirname, '../../assets/heartbeat/cli/heartbeat.js');
+
+/** Fails with a clear message when the bundle was not built. */
+export function requireBundle(): void {
+  if (!fs.existsSync(BUNDLE)) {
+    throw new Error(`The heartbeat runtime bundle ${BUNDLE} is missing. Build it first: npx projen bundle`);
+  }
+}
+
+/** A fresh temp directory, removed by {@link cleanupTmp}. */
+const tmpDirs: string[] = [];
+export function tmpDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssp-hb-test-'));
+  tmpDirs.push(dir);
+  return dir;
+}
+export function cleanupTmp(): void {
+  for (const d of tmpDirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+}
+
+/** A hermetic environment for the runtime: static credentials, no config files, no metadata lookups, no Spot checks. */
+export function cliEnv(sfnUrl: string, extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: os.tmpdir(),
+    AWS_ACCESS_KEY_ID: 'AKIDTESTTESTTESTTEST',
+    AWS_SECRET_ACCESS_KEY: 'test-secret',
+    AWS_REGION: 'eu-west-3',
+    AWS_CONFIG_FILE: '/nonexistent/aws-config',
+    AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_ENDPOINT_URL_SFN: sfnUrl,
+    SSP_SPOT_CHECK: '0',
+    SSP_HEARTBEAT_INTERVAL_MS: '100',
+  };
+  for (const [k, v] of Object.entries(extra)) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+  return env;
+}
+
+/** Write a task document for `token` and return its path. */
+export function writeTask(dir: string, token: string, overrides: Partial<TaskDocument> = {}): string {
+  const doc: TaskDocument = {
+    taskToken: token,
+    executionArn: 'arn:aws:states:eu-west-3:123456789012:execution:Pipeline:exec-1',
+    executionName: 'exec-1',
+    script: 'jobs/test.sh',
+    args: [],
+    heartbeatSeconds: 5,
+    ...overrides,
+  };
+  const file = path.join(dir, `task-${Math.random().toString(36).slice(2)}.json`);
+  fs.writeFileSync(file, JSON.stringify(doc));
+  return file;
+}
+
+/** Write an executable bash script and return its path. */
+export function writeScript(dir: string, body: string): string {
+  const file = path.join(dir, `job-${Math.random().toString(36).slice(2)}.sh`);
+  fs.writeFileSync(file, `#!/bin/bash\n${body}\n`, { mode: 0o755 });
+  return file;
+}
+
+export interface CliResult {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** When the process exited (`Date.now()`). */
+  readonly endedAt: number;
+  readonly durationMs: number;
+}
+
+export interface CliProcess {
+  readonly child: ChildProcess;
+  readonly done: Promise<CliResult>;
+  /** stderr received so far. */
+  stderrSoFar(): string;
+}
+
+/** Start the bundled CLI. It is SIGKILLed if it is still running after `timeoutMs`. */
+export function startCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 20_000): CliProcess {
+  requireBundle();
+  const started = Date.now();
+  const child = spawn(process.execPath, [BUNDLE, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const done = new Promise<CliResult>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const endedAt = Date.now();
+      resolve({ code, signal, stdout, stderr, endedAt, durationMs: endedAt - started });
+    });
+  });
+  return { child, done, stderrSoFar: () => stderr };
+}
+
+/** Run the bundled CLI to completion. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs?: number): Promise<CliResult> {
+  return startCli(args, env, timeoutMs).done;
+}
+
+/** Whether a process is gone (does not exist, or is a zombie nobody reaped: it runs no code any more). */
+export function processGone(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return true;
+  }
+  const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+  return state === 'Z' || state === 'X';
+}
+
+/** Poll `condition` every 20 ms until it is true; throw `what` after `timeoutMs`. */
+export async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Wait until a file exists and holds a pid; return it. */
+export async function readPidFile(file: string, timeoutMs = 10_000): Promise<number> {
+  await waitFor(() => fs.existsSync(file) && /^\d+\s*$/.test(fs.readFileSync(file, 'utf8')), `pid file ${file}`, timeoutMs);
+  return Number(fs.readFileSync(file, 'utf8').trim());
+}
+
+/** Kill leftover processes of a failed test (best effort). */
+export function killQuietly(pid: number | undefined): void {
+  if (!pid) return;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
