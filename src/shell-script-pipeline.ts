@@ -1,5 +1,5 @@
 import * as path from 'path';
-import { CfnElement, Duration, Fn, Names, RemovalPolicy, Size, Stack, Validations } from 'aws-cdk-lib';
+import { Annotations, CfnElement, Duration, Fn, Names, RemovalPolicy, Size, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -17,6 +17,9 @@ import { buildCleanup, CLEANUP_STATUSES } from './private/cleanup';
 import { OWNER_TAG, RESERVED_PREFIX, RUNS_PREFIX, TASKS_PREFIX } from './private/protocol';
 import { validateProps } from './private/validate';
 import { buildWorkflow } from './private/workflow';
+
+/** How much longer than the job timeout a whole execution may take (launch, terminate and notify). */
+const EXECUTION_TIMEOUT_MARGIN = Duration.minutes(30);
 
 /**
  * Properties of a {@link ShellScriptPipeline}.
@@ -49,7 +52,7 @@ export interface ShellScriptPipelineProps {
 
   /**
    * The image jobs run on. Must be Linux with bash, curl and the AWS CLI (Amazon Linux has them);
-   * Node.js 18+ is installed from the distribution's repository at boot if the image lacks it.
+   * Node.js 20+ is installed from the distribution's repository at boot if the image lacks it.
    *
    * @default - the latest Amazon Linux 2023 for the instance type's architecture, resolved at deploy time
    * from the public SSM parameter
@@ -200,7 +203,7 @@ export class ShellScriptPipeline extends Construct {
       maxAzs: props.maxAzs,
       hasVpcSubnets: props.vpcSubnets !== undefined,
       notificationEmail: props.notificationEmail,
-      rootVolumeSizeGiB: props.rootVolumeSize?.toGibibytes(),
+      rootVolumeSizeGiB: props.rootVolumeSize === undefined ? undefined : props.rootVolumeSize.toMebibytes() / 1024,
       runArtifactsRetentionDays: runRetention.isUnresolved() ? undefined : runRetention.toDays({ integral: false }),
       osIsLinux: image.osType === ec2.OperatingSystemType.LINUX,
     });
@@ -210,14 +213,16 @@ export class ShellScriptPipeline extends Construct {
     let assignPublicIp: boolean;
     if (props.vpc) {
       this.vpc = props.vpc;
-      subnets = this.vpc.selectSubnets(props.vpcSubnets ?? defaultSubnets(this.vpc));
+      subnets = this.vpc.selectSubnets(props.vpcSubnets ?? defaultSubnets(id, this.vpc));
       assignPublicIp = props.assignPublicIp ?? subnets.subnets.every((s) => this.vpc.publicSubnets.includes(s));
     } else {
       const vpc = new ec2.Vpc(this, 'Vpc', {
         ipAddresses: ec2.IpAddresses.cidr(props.vpcCidr ?? '10.0.0.0/16'),
         maxAzs: props.maxAzs ?? 2,
         natGateways: 0,
-        subnetConfiguration: [{ name: 'Jobs', subnetType: ec2.SubnetType.PUBLIC, cidrMask: subnetMask(props.vpcCidr), mapPublicIpOnLaunch: false }],
+        subnetConfiguration: [
+          { name: 'Jobs', subnetType: ec2.SubnetType.PUBLIC, cidrMask: subnetMask(props.vpcCidr, props.maxAzs ?? 2), mapPublicIpOnLaunch: false },
+        ],
         // S3 traffic (scripts, task documents, logs) stays on the AWS network, free of charge.
         gatewayEndpoints: { S3: { service: ec2.GatewayVpcEndpointAwsService.S3 } },
       });
@@ -305,15 +310,13 @@ export class ShellScriptPipeline extends Construct {
       }),
     );
 
-    const jobSeconds = jobTimeout.isUnresolved() ? 3600 : jobTimeout.toSeconds();
-    const hbSeconds = heartbeatTimeout.isUnresolved() ? 300 : heartbeatTimeout.toSeconds();
     const bootstrap = renderBootstrap({
       bucketName: bucket.bucketName,
       roleId: role.roleId,
       runtimeUrl: runtime.s3ObjectUrl,
-      // The instance powers itself off once the job timeout plus a grace period is over, whatever the workflow does.
-      hardCapMinutes: Math.ceil(jobSeconds / 60) + 15,
-      taskWaitSeconds: hbSeconds,
+      // Text, so a duration from a CloudFormation parameter resolves at deploy time; the bootstrap does the arithmetic.
+      jobSeconds: Token.asString(jobTimeout.toSeconds()),
+      heartbeatSeconds: Token.asString(heartbeatTimeout.toSeconds()),
     });
 
     this.pipelineId = `${Stack.of(this).stackName}-${Names.uniqueId(this).slice(-8)}`;
@@ -331,7 +334,7 @@ export class ShellScriptPipeline extends Construct {
       subnetIds: subnets.subnetIds,
       securityGroupId: this.securityGroup.securityGroupId,
       assignPublicIp,
-      userDataBase64: Fn.base64(bootstrap),
+      userDataPlaceholder: '${UserData}',
       rootDeviceName: props.rootDeviceName ?? '/dev/xvda',
       rootVolumeSizeGiB: props.rootVolumeSize?.toGibibytes(),
       jobTimeout,
@@ -344,17 +347,29 @@ export class ShellScriptPipeline extends Construct {
     });
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       definitionBody: sfn.DefinitionBody.fromChainable(workflow.definition),
+      // CloudFormation substitutes the encoded bootstrap after resolving it, so its text reaches EC2 unescaped.
+      definitionSubstitutions: { UserData: Fn.base64(bootstrap) },
       stateMachineType: sfn.StateMachineType.STANDARD,
       comment: 'Runs a shell script on a fresh EC2 instance, then terminates it and notifies',
       // Above the job timeout: launch, terminate and notify get time of their own.
-      timeout: jobTimeout.isUnresolved() ? undefined : jobTimeout.plus(Duration.minutes(30)),
+      timeout: jobTimeout.isUnresolved() ? undefined : jobTimeout.plus(EXECUTION_TIMEOUT_MARGIN),
       tracingEnabled: true,
       // Execution data holds task tokens and job output: state transitions are logged, their data is not.
       logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
     });
+    if (jobTimeout.isUnresolved()) {
+      Annotations.of(this).addWarningV2(
+        'cdk-shell-script-pipeline:tokenJobTimeout',
+        "'jobTimeout' is only known at deploy time, so the state machine gets no execution timeout (job timeout + 30 minutes); " +
+          'the task timeout, the heartbeat timeout and the instance hard cap still apply',
+      );
+    }
     for (const statement of workflow.policies) {
       this.stateMachine.addToRolePolicy(statement);
     }
+    // Publishing to a topic encrypted with a customer-managed key needs the key too.
+    props.notificationKey?.grant(this.stateMachine, 'kms:Decrypt', 'kms:GenerateDataKey*');
+
     // Instances answer their own execution's task (the token is what ties an answer to one execution).
     this.stateMachine.grantTaskResponse(role);
 
@@ -371,6 +386,7 @@ export class ShellScriptPipeline extends Construct {
     for (const statement of cleanup.policies) {
       this.cleanupStateMachine.addToRolePolicy(statement);
     }
+    props.notificationKey?.grant(this.cleanupStateMachine, 'kms:Decrypt', 'kms:GenerateDataKey*');
     this.cleanupRule = new events.Rule(this, 'CleanupRule', {
       description: 'Starts the cleanup when a shell script pipeline run ends ABORTED, TIMED_OUT or FAILED',
       eventPattern: {
@@ -498,12 +514,20 @@ function acknowledge(scope: IConstruct, ...rules: { id: string; reason: string }
   }
 }
 
-function defaultSubnets(vpc: ec2.IVpc): ec2.SubnetSelection {
-  return vpc.privateSubnets.length > 0 ? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS } : { subnetType: ec2.SubnetType.PUBLIC };
+function defaultSubnets(id: string, vpc: ec2.IVpc): ec2.SubnetSelection {
+  if (vpc.privateSubnets.length > 0) return { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS };
+  if (vpc.publicSubnets.length > 0) return { subnetType: ec2.SubnetType.PUBLIC };
+  throw new Error(
+    `ShellScriptPipeline '${id}': 'vpc' has no private subnets with egress and no public subnets; pass 'vpcSubnets' to choose ` +
+      'subnets explicitly (isolated subnets need VPC endpoints for S3 and Step Functions)',
+  );
 }
 
-/** One public subnet per AZ: a /24 each from a /16, or a quarter of a smaller block. */
-function subnetMask(cidr?: string): number {
+/**
+ * One public subnet per AZ: a /24 each when the block has room, else the largest size that still fits
+ * one per AZ (a /24 VPC in 6 AZs gets six /27s). validateProps keeps the block between /16 and /24.
+ */
+function subnetMask(cidr: string | undefined, maxAzs: number): number {
   const prefix = cidr ? Number(cidr.split('/')[1]) : 16;
-  return Number.isFinite(prefix) ? Math.min(Math.max(prefix + 2, 24), 28) : 24;
+  return Math.max(prefix + Math.ceil(Math.log2(Math.max(maxAzs, 1))), 24);
 }

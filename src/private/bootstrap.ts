@@ -1,4 +1,4 @@
-import { JOB_ERRORS, RESERVED_PREFIX, RUNS_PREFIX, TASKS_PREFIX } from './protocol';
+import { CLI_EXIT, JOB_ERRORS, RESERVED_PREFIX, RUNS_PREFIX, TASKS_PREFIX } from './protocol';
 
 /** What the bootstrap needs to know; values may be CDK tokens (resolved at deploy time). */
 export interface BootstrapOptions {
@@ -8,11 +8,17 @@ export interface BootstrapOptions {
   readonly roleId: string;
   /** `s3://` URL of the bundled heartbeat runtime. */
   readonly runtimeUrl: string;
-  /** Minutes after boot at which the instance powers itself off whatever happens (self-destruct). */
-  readonly hardCapMinutes: number;
-  /** How long to wait for the task document before giving up (seconds). */
-  readonly taskWaitSeconds: number;
+  /**
+   * The job timeout in seconds, as text (may be a token). The instance powers itself off this long plus
+   * HARD_CAP_GRACE_MINUTES after boot, whatever happens (self-destruct).
+   */
+  readonly jobSeconds: string;
+  /** The heartbeat timeout in seconds, as text (may be a token): how long to wait for the task document. */
+  readonly heartbeatSeconds: string;
 }
+
+/** Minutes past the job timeout at which the instance powers itself off. */
+export const HARD_CAP_GRACE_MINUTES = 15;
 
 /** Where the bootstrap keeps its files on the instance. */
 export const WORK_DIR = '/opt/shell-script-pipeline';
@@ -36,8 +42,9 @@ set -uo pipefail
 BUCKET='${o.bucketName}'
 ROLE_ID='${o.roleId}'
 RUNTIME_URL='${o.runtimeUrl}'
-HARD_CAP_MINUTES=${o.hardCapMinutes}
-TASK_WAIT_SECONDS=${o.taskWaitSeconds}
+JOB_SECONDS=${o.jobSeconds}
+HARD_CAP_MINUTES=$(( (JOB_SECONDS + 59) / 60 + ${HARD_CAP_GRACE_MINUTES} ))
+TASK_WAIT_SECONDS=${o.heartbeatSeconds}
 WORK='${WORK_DIR}'
 LOG="$WORK/output.log"
 RUN_PREFIX=''
@@ -70,11 +77,17 @@ IID=$(imds instance-id) || { echo '[bootstrap] no instance ID from IMDS'; exit 1
 AWS_REGION=$(imds placement/region) || { echo '[bootstrap] no region from IMDS'; exit 1; }
 export AWS_REGION AWS_DEFAULT_REGION="$AWS_REGION"
 
-# Node.js for the runtime: the image's own, else the distribution's package. Nothing from outside AWS.
-NODE=$(command -v node || command -v node-22 || command -v node-20 || true)
+# Node.js 20+ for the runtime: the image's own, else the distribution's package. Nothing from outside AWS.
+node_ok() { [ -n "$1" ] && "$1" -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' 2>/dev/null; }
+NODE=''
+for candidate in node-22 node-20 node; do
+  if node_ok "$(command -v "$candidate")"; then NODE=$(command -v "$candidate"); break; fi
+done
 if [ -z "$NODE" ]; then
-  (dnf install -y -q nodejs || yum install -y -q nodejs || apt-get install -y -q nodejs) >/dev/null 2>&1 || true
-  NODE=$(command -v node || true)
+  (dnf install -y -q nodejs22 || dnf install -y -q nodejs20 || dnf install -y -q nodejs || apt-get install -y -q nodejs) >/dev/null 2>&1 || true
+  for candidate in node-22 node-20 node; do
+    if node_ok "$(command -v "$candidate")"; then NODE=$(command -v "$candidate"); break; fi
+  done
 fi
 
 # The task document: written by the state machine right after launch, readable by this instance only.
@@ -88,7 +101,7 @@ until aws s3 cp --only-show-errors "s3://$BUCKET/${TASKS_PREFIX}$IID.json" "$TAS
   sleep 3
 done
 
-[ -n "$NODE" ] || { echo '[bootstrap] Node.js is not available; the workflow will time this run out'; exit 1; }
+[ -n "$NODE" ] || { echo '[bootstrap] Node.js 20 or later is not available; the workflow will time this run out'; exit 1; }
 if ! aws s3 cp --only-show-errors "$RUNTIME_URL" "$WORK/heartbeat.js"; then
   echo '[bootstrap] could not fetch the heartbeat runtime; the workflow will time this run out'
   exit 1
@@ -120,7 +133,12 @@ aws s3 cp --only-show-errors --recursive "$SRC" "$DEST" --exclude '${RESERVED_PR
 chmod -R u+rwX "$WORK/job"
 
 cd "$WORK/job/$SCRIPT_DIR" || fail_run "cannot enter $SCRIPT_DIR"
-"$NODE" "$WORK/heartbeat.js" run --task-file "$TASK" --log-file "$LOG" -- /bin/bash "$WORK/job/$SCRIPT"
-echo "[bootstrap] runtime exited with status $?"
+# The log goes up before the result: the workflow terminates the instance as soon as it has the result.
+UPLOAD_LOG="aws s3 cp --only-show-errors $LOG s3://$BUCKET/$RUN_PREFIX/output.log"
+"$NODE" "$WORK/heartbeat.js" run --task-file "$TASK" --log-file "$LOG" --before-report "$UPLOAD_LOG" -- /bin/bash "$WORK/job/$SCRIPT"
+status=$?
+echo "[bootstrap] runtime exited with status $status"
+# 64: the runtime refused its arguments or the task document, so nothing was reported yet.
+[ "$status" -eq ${CLI_EXIT.USAGE} ] && fail_run "the heartbeat runtime could not start the job (exit $status)"
 `;
 }

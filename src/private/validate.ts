@@ -59,7 +59,9 @@ export function validateProps(p: PropsToValidate): void {
   if (!p.hasVpc && p.hasVpcSubnets) {
     problems.push("'vpcSubnets' selects subnets of an existing 'vpc'; pass 'vpc' too, or remove 'vpcSubnets'");
   }
-  if (p.vpcCidr !== undefined && !Token.isUnresolved(p.vpcCidr)) {
+  if (p.vpcCidr !== undefined && Token.isUnresolved(p.vpcCidr)) {
+    problems.push("'vpcCidr' must be known at synth time (the VPC's subnets are laid out from it), not a token or CloudFormation parameter");
+  } else if (p.vpcCidr !== undefined) {
     const cidrProblem = checkCidr(p.vpcCidr);
     if (cidrProblem) problems.push(cidrProblem);
   }

@@ -75,8 +75,11 @@ export interface WorkflowOptions {
   readonly subnetIds: string[];
   readonly securityGroupId: string;
   readonly assignPublicIp: boolean;
-  /** The bootstrap, base64-encoded. */
-  readonly userDataBase64: string;
+  /**
+   * What the definition holds in place of the base64 user data: a `\${...}` definition substitution.
+   * (A CloudFormation intrinsic inside the definition string would have its text JSON-escaped.)
+   */
+  readonly userDataPlaceholder: string;
   readonly rootDeviceName: string;
   readonly rootVolumeSizeGiB?: number;
   readonly jobTimeout: Duration;
@@ -241,7 +244,7 @@ export function buildWorkflow(scope: Construct, o: WorkflowOptions): Workflow {
       MaxCount: 1,
       ClientToken: sfn.JsonPath.stringAt('$.instance.ClientToken'),
       IamInstanceProfile: { Arn: o.instanceProfileArn },
-      UserData: o.userDataBase64,
+      UserData: o.userDataPlaceholder,
       InstanceInitiatedShutdownBehavior: 'terminate',
       MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled', HttpPutResponseHopLimit: 1 },
       NetworkInterfaces: [

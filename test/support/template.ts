@@ -70,6 +70,7 @@ function fakeRef(name: string, resources: Record<string, any>): string {
       return 'TestStack';
   }
   const type = resources[name]?.Type;
+  if (type === 'Number') return '36000'; // a CloudFormation parameter of type Number (stands in for 10 hours)
   if (type === 'AWS::SNS::Topic') return `arn:aws:sns:${TEST_ENV.region}:${TEST_ENV.account}:${name}`;
   if (type === 'AWS::StepFunctions::StateMachine') return `arn:aws:states:${TEST_ENV.region}:${TEST_ENV.account}:stateMachine:${name}`;
   if (type === 'AWS::StepFunctions::Activity') return `arn:aws:states:${TEST_ENV.region}:${TEST_ENV.account}:activity:${name}`;
@@ -95,7 +96,14 @@ export function definitionOf(json: any, typeFilter: (logicalId: string) => boole
     ([id, r]) => r.Type === 'AWS::StepFunctions::StateMachine' && typeFilter(id),
   );
   if (machines.length !== 1) throw new Error(`expected one state machine, found ${machines.length}`);
-  return JSON.parse(resolveIntrinsics(machines[0][1].Properties.DefinitionString, json.Resources));
+  const props = machines[0][1].Properties;
+  const known = { ...(json.Parameters ?? {}), ...json.Resources };
+  let text: string = resolveIntrinsics(props.DefinitionString, known);
+  // CloudFormation replaces ${Key} with each DefinitionSubstitutions value after resolving it.
+  for (const [key, value] of Object.entries<any>(props.DefinitionSubstitutions ?? {})) {
+    text = text.split('${' + key + '}').join(String(resolveIntrinsics(value, known)));
+  }
+  return JSON.parse(text);
 }
 
 /** Convenience: the definition of the pipeline's run state machine. */

@@ -1,0 +1,837 @@
+/**
+ * The ShellScriptPipeline construct: every default and every override of its props, read from the synthesized template.
+ */
+import { Duration, RemovalPolicy, Size, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { ShellScriptPipeline } from '../src';
+import { definitionOf, resolveIntrinsics, synth, Synthesized, TEST_ENV, testStack } from './support/template';
+
+// ---- helpers ---------------------------------------------------------------------------------------
+
+interface Statement {
+  readonly Effect: string;
+  readonly Action: string[];
+  readonly Resource: string[];
+  readonly Condition?: any;
+  readonly Sid?: string;
+}
+
+function normalize(s: any): Statement {
+  return { ...s, Action: ([] as string[]).concat(s.Action ?? []), Resource: ([] as string[]).concat(s.Resource ?? []) };
+}
+
+/** A construct attribute (token) as the test helpers resolve it, e.g. `arn:aws:s3:::ref-<LogicalId>`. */
+function value(s: Synthesized, token: any): any {
+  return resolveIntrinsics(s.stack.resolve(token), s.json.Resources);
+}
+
+/** Every statement of the identity policies attached to `role`, with intrinsics resolved. */
+function roleStatements(s: Synthesized, role: iam.IRole): Statement[] {
+  const ref = JSON.stringify(s.stack.resolve(role.roleName));
+  const out: Statement[] = [];
+  for (const r of Object.values<any>(s.json.Resources)) {
+    if (r.Type === 'AWS::IAM::Policy' && (r.Properties.Roles ?? []).some((x: any) => JSON.stringify(x) === ref)) {
+      out.push(...r.Properties.PolicyDocument.Statement);
+    }
+  }
+  return resolveIntrinsics(out, s.json.Resources).map(normalize);
+}
+
+/** Every statement of every policy document in the template (identity, inline, bucket and topic policies). */
+function allStatements(s: Synthesized): Statement[] {
+  const docs: any[] = [];
+  for (const r of Object.values<any>(s.json.Resources)) {
+    const p = r.Properties ?? {};
+    if (r.Type === 'AWS::IAM::Policy' || r.Type === 'AWS::IAM::ManagedPolicy') docs.push(p.PolicyDocument);
+    if (r.Type === 'AWS::IAM::Role') docs.push(...(p.Policies ?? []).map((x: any) => x.PolicyDocument));
+    if (r.Type === 'AWS::S3::BucketPolicy' || r.Type === 'AWS::SNS::TopicPolicy' || r.Type === 'AWS::SQS::QueuePolicy') docs.push(p.PolicyDocument);
+  }
+  return resolveIntrinsics(
+    docs.flatMap((d) => d.Statement),
+    s.json.Resources,
+  ).map(normalize);
+}
+
+const hasAction = (st: Statement, action: string) => st.Action.some((a) => a.toLowerCase() === action.toLowerCase());
+
+/** Logical ID of the run state machine (`pipeline.stateMachine`), not of any other state machine in the stack. */
+function runMachineId(s: Synthesized): string {
+  return s.stack.resolve(s.pipeline.stateMachine.stateMachineArn).Ref;
+}
+
+/** The run state machine's definition as the service would see it. */
+function runDefinitionOf(s: Synthesized): any {
+  return definitionOf(s.json, (id) => id === runMachineId(s));
+}
+
+function launchParameters(s: Synthesized): any {
+  return runDefinitionOf(s).States['Launch instance'].Parameters;
+}
+
+/**
+ * The subnet IDs 'Launch instance' launches in, first choice first: the literal SubnetId, or the list it picks from
+ * (`States.ArrayGetItem($.<list>, ...)`, filled in by the state whose ResultPath is `$.<list>`).
+ */
+function launchSubnets(s: Synthesized): string[] {
+  const def = runDefinitionOf(s);
+  const ni = def.States['Launch instance'].Parameters.NetworkInterfaces[0];
+  if (typeof ni.SubnetId === 'string') return [ni.SubnetId];
+  const m = /^States\.ArrayGetItem\(\$\.(\w+),/.exec(ni['SubnetId.$'] ?? '');
+  if (!m) throw new Error(`cannot tell the subnets of 'Launch instance' from ${JSON.stringify(ni)}`);
+  const source = Object.values<any>(def.States).filter((st) => st.ResultPath === `$.${m[1]}` && Array.isArray(st.Result));
+  if (source.length !== 1) throw new Error(`expected one state to set $.${m[1]}, found ${source.length}`);
+  return source[0].Result;
+}
+
+function pauseState(s: Synthesized): any {
+  return runDefinitionOf(s).States['Pause for Job Completion'];
+}
+
+function resourcesOfType(s: Synthesized, type: string): any[] {
+  return Object.values<any>(s.json.Resources).filter((r) => r.Type === type);
+}
+
+function ec2Arn(resource: string): string {
+  return `arn:aws:ec2:${TEST_ENV.region}:${TEST_ENV.account}:${resource}`;
+}
+
+/**
+ * Actions AWS offers no resource-level permission for: the ones CDK grants on `*` for tracing and log delivery,
+ * and ec2:DescribeInstances (the cleanup finds leftover instances by tag).
+ */
+const ALLOWED_ON_ANY_RESOURCE = [
+  'ec2:DescribeInstances',
+  'xray:PutTraceSegments',
+  'xray:PutTelemetryRecords',
+  'xray:GetSamplingRules',
+  'xray:GetSamplingTargets',
+  'logs:CreateLogDelivery',
+  'logs:GetLogDelivery',
+  'logs:UpdateLogDelivery',
+  'logs:DeleteLogDelivery',
+  'logs:ListLogDeliveries',
+  'logs:PutResourcePolicy',
+  'logs:DescribeResourcePolicies',
+  'logs:DescribeLogGroups',
+];
+
+function expectNoWildcardResource(s: Synthesized): void {
+  const offending = allStatements(s).filter(
+    (st) => st.Resource.includes('*') && !st.Action.every((a) => ALLOWED_ON_ANY_RESOURCE.some((ok) => ok.toLowerCase() === a.toLowerCase())),
+  );
+  expect(offending).toEqual([]);
+}
+
+// ---- defaults --------------------------------------------------------------------------------------
+
+describe('with default props', () => {
+  let s: Synthesized;
+  let template: Template;
+  beforeAll(() => {
+    s = synth();
+    template = s.template;
+  });
+
+  describe('network', () => {
+    test('creates one VPC with CIDR 10.0.0.0/16', () => {
+      template.resourceCountIs('AWS::EC2::VPC', 1);
+      template.hasResourceProperties('AWS::EC2::VPC', { CidrBlock: '10.0.0.0/16' });
+    });
+
+    test('has one public subnet in each of 2 AZs and nothing else', () => {
+      const subnets = resourcesOfType(s, 'AWS::EC2::Subnet');
+      expect(subnets).toHaveLength(2);
+      expect(new Set(subnets.map((x) => x.Properties.AvailabilityZone)).size).toBe(2);
+      for (const subnet of subnets) {
+        expect(subnet.Properties.Tags).toEqual(expect.arrayContaining([{ Key: 'aws-cdk:subnet-type', Value: 'Public' }]));
+      }
+      expect(s.pipeline.vpc.privateSubnets).toHaveLength(0);
+      expect(s.pipeline.vpc.isolatedSubnets).toHaveLength(0);
+    });
+
+    test('creates no NAT gateway', () => {
+      template.resourceCountIs('AWS::EC2::NatGateway', 0);
+      template.resourceCountIs('AWS::EC2::EIP', 0);
+    });
+
+    test('subnets do not map public IPs on launch', () => {
+      const subnets = resourcesOfType(s, 'AWS::EC2::Subnet');
+      expect(subnets.map((x) => x.Properties.MapPublicIpOnLaunch)).toEqual([false, false]);
+    });
+
+    test('adds an S3 gateway endpoint to the public route tables', () => {
+      template.resourceCountIs('AWS::EC2::VPCEndpoint', 1);
+      template.hasResourceProperties('AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Gateway', VpcId: s.stack.resolve(s.pipeline.vpc.vpcId) });
+      const endpoint = resourcesOfType(s, 'AWS::EC2::VPCEndpoint')[0];
+      expect(resolveIntrinsics(endpoint.Properties.ServiceName)).toBe(`com.amazonaws.${TEST_ENV.region}.s3`);
+      expect(endpoint.Properties.RouteTableIds).toHaveLength(2);
+    });
+
+    test('launches in a public subnet of the new VPC, with a public IP and the pipeline security group', () => {
+      const ni = launchParameters(s).NetworkInterfaces[0];
+      expect(launchSubnets(s)).toEqual(s.pipeline.vpc.publicSubnets.map((x) => value(s, x.subnetId)));
+      expect(ni.AssociatePublicIpAddress).toBe(true);
+      expect(ni.Groups).toEqual([value(s, s.pipeline.securityGroup.securityGroupId)]);
+      expect(ni.DeleteOnTermination).toBe(true);
+    });
+  });
+
+  describe('security group', () => {
+    test('has no ingress rules at all', () => {
+      template.resourceCountIs('AWS::EC2::SecurityGroup', 1);
+      template.hasResourceProperties('AWS::EC2::SecurityGroup', { SecurityGroupIngress: Match.absent() });
+      template.resourceCountIs('AWS::EC2::SecurityGroupIngress', 0);
+    });
+
+    test('allows egress on tcp/443 only', () => {
+      const sg = resourcesOfType(s, 'AWS::EC2::SecurityGroup')[0];
+      expect(sg.Properties.SecurityGroupEgress).toEqual([
+        expect.objectContaining({ CidrIp: '0.0.0.0/0', IpProtocol: 'tcp', FromPort: 443, ToPort: 443 }),
+      ]);
+      template.resourceCountIs('AWS::EC2::SecurityGroupEgress', 0);
+    });
+  });
+
+  describe('job bucket', () => {
+    test('is encrypted with SSE-S3', () => {
+      template.hasResourceProperties('AWS::S3::Bucket', {
+        BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+      });
+    });
+
+    test('blocks all public access', () => {
+      template.hasResourceProperties('AWS::S3::Bucket', {
+        PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      });
+    });
+
+    test('has a bucket policy that denies requests without TLS', () => {
+      template.hasResourceProperties('AWS::S3::BucketPolicy', {
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          ]),
+        },
+      });
+    });
+
+    test('expires task documents after 1 day and run artifacts after 90 days', () => {
+      template.hasResourceProperties('AWS::S3::Bucket', {
+        LifecycleConfiguration: {
+          Rules: Match.arrayWith([
+            Match.objectLike({ Prefix: 'pipeline/tasks/', ExpirationInDays: 1, Status: 'Enabled' }),
+            Match.objectLike({ Prefix: 'pipeline/runs/', ExpirationInDays: 90, Status: 'Enabled' }),
+          ]),
+        },
+      });
+    });
+
+    test('never expires user scripts: every expiring rule is limited to pipeline/', () => {
+      const rules: any[] = resourcesOfType(s, 'AWS::S3::Bucket')[0].Properties.LifecycleConfiguration.Rules;
+      const expiring = rules.filter((r) => r.ExpirationInDays !== undefined || r.ExpirationDate !== undefined);
+      expect(expiring.length).toBeGreaterThan(0);
+      for (const rule of expiring) {
+        expect(rule.Prefix ?? rule.Filter?.Prefix).toMatch(/^pipeline\/./);
+      }
+    });
+
+    test('is retained when the stack is deleted', () => {
+      template.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+    });
+  });
+
+  test('creates no key pair, no EC2 instance and no Lambda function', () => {
+    template.resourceCountIs('AWS::EC2::KeyPair', 0);
+    template.resourceCountIs('AWS::EC2::Instance', 0);
+    template.resourceCountIs('AWS::Lambda::Function', 0);
+  });
+
+  describe('instance role', () => {
+    let statements: Statement[];
+    let bucketArn: string;
+    beforeAll(() => {
+      statements = roleStatements(s, s.pipeline.instanceRole);
+      bucketArn = value(s, s.pipeline.bucket.bucketArn);
+    });
+
+    test('is trusted by ec2.amazonaws.com only', () => {
+      const role = s.json.Resources[s.stack.resolve(s.pipeline.instanceRole.roleName).Ref];
+      expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([
+        { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' } },
+      ]);
+    });
+
+    test('may list the job bucket and read its objects', () => {
+      expect(statements).toContainEqual(expect.objectContaining({ Effect: 'Allow', Action: ['s3:ListBucket'], Resource: [bucketArn] }));
+      expect(statements).toContainEqual(expect.objectContaining({ Effect: 'Allow', Action: ['s3:GetObject'], Resource: [`${bucketArn}/*`] }));
+    });
+
+    test('is denied reading pipeline/ objects not tagged with its own aws:userid', () => {
+      expect(statements).toContainEqual(
+        expect.objectContaining({
+          Effect: 'Deny',
+          Action: expect.arrayContaining(['s3:GetObject']),
+          Resource: [`${bucketArn}/pipeline/*`],
+          Condition: { StringNotEquals: { 's3:ExistingObjectTag/ssp-owner': '${aws:userid}' } },
+        }),
+      );
+    });
+
+    test('may write only under pipeline/runs/*/${aws:userid}/', () => {
+      const writes = statements.filter((st) => st.Effect === 'Allow' && st.Action.some((a) => /^s3:(Put|Delete|\*)/i.test(a)));
+      expect(writes).toEqual([expect.objectContaining({ Action: ['s3:PutObject'], Resource: [`${bucketArn}/pipeline/runs/*/\${aws:userid}/*`] })]);
+    });
+
+    test('may answer tasks of its own state machine only', () => {
+      const answers = statements.filter((st) => st.Action.some((a) => a.startsWith('states:')));
+      expect(answers).toEqual([
+        expect.objectContaining({
+          Effect: 'Allow',
+          Action: expect.arrayContaining(['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat']),
+          Resource: [value(s, s.pipeline.stateMachine.stateMachineArn)],
+        }),
+      ]);
+    });
+
+    test('reads the heartbeat runtime object, not the whole CDK asset bucket', () => {
+      const assetReads = statements.filter((st) => st.Resource.some((r) => r.includes('cdk-hnb659fds-assets')));
+      expect(assetReads.length).toBeGreaterThan(0);
+      for (const st of assetReads) {
+        expect(st.Action).toEqual(['s3:GetObject']);
+        for (const r of st.Resource) expect(r).toMatch(/^arn:aws:s3:::cdk-hnb659fds-assets-[^/]+\/[0-9a-f]{64}\.js$/);
+      }
+    });
+
+    test('has an instance profile, used by RunInstances', () => {
+      const roleRef = s.stack.resolve(s.pipeline.instanceRole.roleName);
+      template.hasResourceProperties('AWS::IAM::InstanceProfile', { Roles: [roleRef] });
+      const [profileId] = Object.entries<any>(s.json.Resources).find(([, r]) => r.Type === 'AWS::IAM::InstanceProfile')!;
+      expect(launchParameters(s).IamInstanceProfile).toEqual({ Arn: resolveIntrinsics({ 'Fn::GetAtt': [profileId, 'Arn'] }, s.json.Resources) });
+    });
+  });
+
+  describe('state machine role', () => {
+    let statements: Statement[];
+    let bucketArn: string;
+    beforeAll(() => {
+      statements = roleStatements(s, s.pipeline.stateMachine.role);
+      bucketArn = value(s, s.pipeline.bucket.bucketArn);
+    });
+
+    test('may run instances only when they are tagged with the pipeline ID', () => {
+      const onInstances = statements.filter((st) => hasAction(st, 'ec2:RunInstances') && st.Resource.includes(ec2Arn('instance/*')));
+      expect(onInstances).toEqual([
+        expect.objectContaining({
+          Effect: 'Allow',
+          Resource: [ec2Arn('instance/*')],
+          Condition: { StringEquals: { 'aws:RequestTag/shell-script-pipeline:pipeline': s.pipeline.pipelineId } },
+        }),
+      ]);
+    });
+
+    test('other RunInstances resources are the subnets, the security group, the image, volumes and network interfaces', () => {
+      const others = statements.filter((st) => hasAction(st, 'ec2:RunInstances') && !st.Resource.includes(ec2Arn('instance/*')));
+      const resources = others.flatMap((st) => st.Resource).sort();
+      const expected = [
+        ...s.pipeline.vpc.publicSubnets.map((x) => ec2Arn(`subnet/${value(s, x.subnetId)}`)),
+        ec2Arn(`security-group/${value(s, s.pipeline.securityGroup.securityGroupId)}`),
+        `arn:aws:ec2:${TEST_ENV.region}::image/${launchParameters(s).ImageId}`,
+        ec2Arn('volume/*'),
+        ec2Arn('network-interface/*'),
+      ].sort();
+      expect(resources).toEqual(expected);
+      expect(resources).not.toContain('*');
+    });
+
+    test('may pass only the instance role, only to EC2', () => {
+      const passRole = statements.filter((st) => hasAction(st, 'iam:PassRole'));
+      expect(passRole).toEqual([
+        expect.objectContaining({
+          Effect: 'Allow',
+          Resource: [value(s, s.pipeline.instanceRole.roleArn)],
+          Condition: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } },
+        }),
+      ]);
+    });
+
+    test('may terminate only instances tagged with the pipeline ID (in every policy of the stack)', () => {
+      expect(statements.some((st) => hasAction(st, 'ec2:TerminateInstances'))).toBe(true);
+      const terminate = allStatements(s).filter((st) => hasAction(st, 'ec2:TerminateInstances'));
+      expect(terminate.length).toBeGreaterThan(0);
+      for (const st of terminate) {
+        expect(st).toEqual(
+          expect.objectContaining({
+            Effect: 'Allow',
+            Resource: [ec2Arn('instance/*')],
+            Condition: { StringEquals: { 'aws:ResourceTag/shell-script-pipeline:pipeline': s.pipeline.pipelineId } },
+          }),
+        );
+      }
+    });
+
+    test('may tag only what RunInstances creates', () => {
+      for (const st of statements.filter((x) => hasAction(x, 'ec2:CreateTags'))) {
+        expect(st.Condition).toEqual({ StringEquals: { 'ec2:CreateAction': 'RunInstances' } });
+      }
+    });
+
+    test('may write and tag objects under pipeline/tasks/ only', () => {
+      const writes = statements.filter((st) => st.Action.some((a) => /^s3:Put/i.test(a)));
+      expect(writes.flatMap((st) => st.Action).sort()).toEqual(['s3:PutObject', 's3:PutObjectTagging']);
+      for (const st of writes) expect(st.Resource).toEqual([`${bucketArn}/pipeline/tasks/*`]);
+    });
+
+    test('may publish to the notification topic', () => {
+      expect(statements).toContainEqual(
+        expect.objectContaining({ Effect: 'Allow', Action: ['sns:Publish'], Resource: [value(s, s.pipeline.topic.topicArn)] }),
+      );
+    });
+  });
+
+  test('no policy statement has Resource "*" except X-Ray and CloudWatch Logs delivery', () => {
+    expectNoWildcardResource(s);
+    // The exceptions are really there (and so really exercised by the check above).
+    const wildcard = allStatements(s).filter((st) => st.Resource.includes('*'));
+    expect(wildcard.flatMap((st) => st.Action)).toEqual(expect.arrayContaining(['xray:PutTraceSegments', 'logs:CreateLogDelivery']));
+  });
+
+  describe('state machine', () => {
+    test('is a STANDARD state machine with tracing and ALL-level logging without execution data', () => {
+      const machine = s.json.Resources[runMachineId(s)];
+      expect(machine.Type).toBe('AWS::StepFunctions::StateMachine');
+      expect(machine.Properties).toEqual(
+        expect.objectContaining({
+          StateMachineType: 'STANDARD',
+          TracingConfiguration: { Enabled: true },
+          LoggingConfiguration: expect.objectContaining({ Level: 'ALL', IncludeExecutionData: false }),
+        }),
+      );
+    });
+
+    test('times out 30 minutes after the job timeout (1 hour)', () => {
+      expect(runDefinitionOf(s).TimeoutSeconds).toBe(3600 + 1800);
+    });
+
+    test("'Pause for Job Completion' writes the task document and waits for the task token", () => {
+      const pause = pauseState(s);
+      expect(pause.Resource).toMatch(/s3:putObject\.waitForTaskToken$/);
+      expect(pause.HeartbeatSeconds).toBe(300);
+      expect(pause.TimeoutSeconds).toBe(3600);
+      expect(pause.Parameters.Body).toEqual(expect.objectContaining({ 'taskToken.$': '$$.Task.Token', 'heartbeatSeconds': 300 }));
+      expect(pause.Parameters['Key.$']).toContain('pipeline/tasks/');
+    });
+
+    test("'Pause for Job Completion' tags the task document with the instance role's ID", () => {
+      const roleId = value(s, s.pipeline.instanceRole.roleId);
+      expect(pauseState(s).Parameters['Tagging.$']).toBe(`States.Format('ssp-owner={}:{}', '${roleId}', $.instance.InstanceId)`);
+    });
+
+    describe("'Launch instance'", () => {
+      let p: any;
+      beforeAll(() => {
+        p = launchParameters(s);
+      });
+
+      test('requires IMDSv2', () => {
+        expect(p.MetadataOptions).toEqual(expect.objectContaining({ HttpTokens: 'required' }));
+      });
+
+      test('terminates the instance when it shuts itself down', () => {
+        expect(p.InstanceInitiatedShutdownBehavior).toBe('terminate');
+      });
+
+      test('launches an encrypted gp3 root volume on /dev/xvda with the image size', () => {
+        expect(p.BlockDeviceMappings).toEqual([
+          { DeviceName: '/dev/xvda', Ebs: { Encrypted: true, DeleteOnTermination: true, VolumeType: 'gp3' } },
+        ]);
+      });
+
+      test('tags the instance and its volume with the pipeline ID', () => {
+        for (const type of ['instance', 'volume']) {
+          const spec = p.TagSpecifications.find((t: any) => t.ResourceType === type);
+          expect(spec.Tags).toContainEqual({ Key: 'shell-script-pipeline:pipeline', Value: s.pipeline.pipelineId });
+        }
+      });
+
+      test('uses no key pair', () => {
+        expect(p).not.toHaveProperty('KeyName');
+        expect(JSON.stringify(s.json)).not.toMatch(/KeyName/);
+      });
+
+      test('uses t3.micro', () => {
+        expect(p.InstanceType).toBe('t3.micro');
+      });
+
+      test('takes the image from the public SSM parameter of Amazon Linux 2023 x86_64, never a literal AMI ID', () => {
+        const params = Object.entries<any>(s.json.Parameters).filter(([, v]) => v.Type === 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>');
+        expect(params).toHaveLength(1);
+        const [paramName, param] = params[0];
+        expect(param.Default).toMatch(/al2023-ami.*x86_64/);
+        const raw = JSON.stringify(s.json.Resources[runMachineId(s)].Properties.DefinitionString);
+        expect(raw).toContain(JSON.stringify({ Ref: paramName }));
+        expect(raw).not.toMatch(/ami-[0-9a-f]{8,}/);
+      });
+    });
+  });
+
+  describe('topic', () => {
+    test('enforces TLS with a topic policy', () => {
+      template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Effect: 'Deny', Action: 'sns:Publish', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          ]),
+        },
+      });
+    });
+
+    test('has no subscription and no customer-managed key', () => {
+      template.resourceCountIs('AWS::SNS::Subscription', 0);
+      template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.absent() });
+    });
+  });
+
+  test('exposes its resources as public members', () => {
+    const p = s.pipeline;
+    expect(p.vpc).toBeInstanceOf(ec2.Vpc);
+    expect(p.securityGroup).toBeInstanceOf(ec2.SecurityGroup);
+    expect(p.bucket).toBeInstanceOf(s3.Bucket);
+    expect(p.topic).toBeInstanceOf(sns.Topic);
+    expect(p.instanceRole).toBeInstanceOf(iam.Role);
+    expect(p.stateMachine).toBeInstanceOf(sfn.StateMachine);
+    expect(p.pipelineId).toMatch(/^TestStack-[0-9A-Fa-f]{8}$/);
+    // They are the resources the template holds, not copies.
+    expect(value(s, p.stateMachine.stateMachineArn)).toMatch(/^arn:aws:states:/);
+    expect(s.json.Resources[s.stack.resolve(p.bucket.bucketName).Ref].Type).toBe('AWS::S3::Bucket');
+    expect(s.json.Resources[s.stack.resolve(p.topic.topicArn).Ref].Type).toBe('AWS::SNS::Topic');
+    expect(s.json.Resources[s.stack.resolve(p.vpc.vpcId).Ref].Type).toBe('AWS::EC2::VPC');
+  });
+});
+
+// ---- overrides -------------------------------------------------------------------------------------
+
+describe('with every optional prop overridden', () => {
+  let s: Synthesized;
+  let key: kms.Key;
+  beforeAll(() => {
+    s = synth({
+      jobTimeout: Duration.hours(2),
+      heartbeatTimeout: Duration.minutes(10),
+      instanceType: ec2.InstanceType.of(ec2.InstanceClass.M7G, ec2.InstanceSize.LARGE),
+      rootDeviceName: '/dev/sda1',
+      rootVolumeSize: Size.gibibytes(30),
+      vpcCidr: '10.1.0.0/20',
+      maxAzs: 3,
+      assignPublicIp: false,
+      runArtifactsRetention: Duration.days(30),
+      bucketRemovalPolicy: RemovalPolicy.DESTROY,
+      notificationEmail: 'ops@example.com',
+    }, (stack) => {
+      key = new kms.Key(stack, 'NotificationKey');
+      return { notificationKey: key };
+    });
+  });
+
+  test('vpcCidr sets the VPC CIDR and the subnets are carved from it', () => {
+    s.template.hasResourceProperties('AWS::EC2::VPC', { CidrBlock: '10.1.0.0/20' });
+    const cidrs = resourcesOfType(s, 'AWS::EC2::Subnet').map((x) => x.Properties.CidrBlock).sort();
+    expect(cidrs).toEqual(['10.1.0.0/24', '10.1.1.0/24', '10.1.2.0/24']);
+  });
+
+  test('the smallest vpcCidr (/24) is split in one subnet per AZ, as large as fits (two AZs: /25s)', () => {
+    const small = synth({ vpcCidr: '10.2.0.0/24' });
+    small.template.hasResourceProperties('AWS::EC2::VPC', { CidrBlock: '10.2.0.0/24' });
+    const cidrs = resourcesOfType(small, 'AWS::EC2::Subnet').map((x) => x.Properties.CidrBlock).sort();
+    expect(cidrs).toEqual(['10.2.0.0/25', '10.2.0.128/25']);
+  });
+
+  test('maxAzs sets the number of public subnets', () => {
+    const subnets = resourcesOfType(s, 'AWS::EC2::Subnet');
+    expect(subnets).toHaveLength(3);
+    expect(new Set(subnets.map((x) => x.Properties.AvailabilityZone)).size).toBe(3);
+    s.template.resourceCountIs('AWS::EC2::NatGateway', 0);
+  });
+
+  test('assignPublicIp: false launches without a public IP', () => {
+    expect(launchParameters(s).NetworkInterfaces[0].AssociatePublicIpAddress).toBe(false);
+  });
+
+  test('jobTimeout and heartbeatTimeout set the waiting step and the state machine timeout', () => {
+    const pause = pauseState(s);
+    expect(pause.TimeoutSeconds).toBe(7200);
+    expect(pause.HeartbeatSeconds).toBe(600);
+    expect(pause.Parameters.Body.heartbeatSeconds).toBe(600);
+    expect(runDefinitionOf(s).TimeoutSeconds).toBe(7200 + 1800);
+  });
+
+  test('rootDeviceName and rootVolumeSize set the encrypted root volume', () => {
+    expect(launchParameters(s).BlockDeviceMappings).toEqual([
+      { DeviceName: '/dev/sda1', Ebs: { Encrypted: true, DeleteOnTermination: true, VolumeType: 'gp3', VolumeSize: 30 } },
+    ]);
+  });
+
+  test('an ARM instance type launches that type on the arm64 Amazon Linux 2023 image', () => {
+    expect(launchParameters(s).InstanceType).toBe('m7g.large');
+    const images = Object.values<any>(s.json.Parameters).filter((v) => v.Type === 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>');
+    expect(images).toHaveLength(1);
+    expect(images[0].Default).toMatch(/al2023-ami.*arm64/);
+  });
+
+  test('runArtifactsRetention sets the expiry of pipeline/runs/ only', () => {
+    s.template.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([
+          Match.objectLike({ Prefix: 'pipeline/tasks/', ExpirationInDays: 1 }),
+          Match.objectLike({ Prefix: 'pipeline/runs/', ExpirationInDays: 30 }),
+        ]),
+      },
+    });
+  });
+
+  test('bucketRemovalPolicy sets the bucket deletion policy', () => {
+    s.template.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Delete' });
+    // Still nothing long-lived or hidden: no auto-delete Lambda, no instance.
+    s.template.resourceCountIs('AWS::Lambda::Function', 0);
+    s.template.resourceCountIs('AWS::EC2::Instance', 0);
+    s.template.resourceCountIs('AWS::EC2::KeyPair', 0);
+  });
+
+  test('notificationEmail subscribes that address to the topic', () => {
+    s.template.resourceCountIs('AWS::SNS::Subscription', 1);
+    s.template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'ops@example.com',
+      TopicArn: s.stack.resolve(s.pipeline.topic.topicArn),
+    });
+  });
+
+  test('notificationKey encrypts the topic', () => {
+    s.template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: s.stack.resolve(key.keyArn) });
+  });
+
+  test('notificationKey: the state machine role may use the key to publish to the encrypted topic', () => {
+    // Publishing to a topic encrypted with a customer-managed key needs kms:GenerateDataKey* and kms:Decrypt on it.
+    const statements = roleStatements(s, s.pipeline.stateMachine.role);
+    const keyArn = value(s, key.keyArn);
+    const onKey = statements.filter((st) => st.Effect === 'Allow' && st.Resource.includes(keyArn));
+    const actions = onKey.flatMap((st) => st.Action);
+    expect(actions).toEqual(expect.arrayContaining(['kms:Decrypt']));
+    expect(actions.some((a) => a === 'kms:GenerateDataKey*' || a === 'kms:GenerateDataKey')).toBe(true);
+  });
+});
+
+describe('machineImage', () => {
+  let s: Synthesized;
+  beforeAll(() => {
+    s = synth({ machineImage: ec2.MachineImage.genericLinux({ [TEST_ENV.region]: 'ami-1234567890abcdef0' }) });
+  });
+
+  test('launches the given image and looks up no SSM parameter', () => {
+    expect(launchParameters(s).ImageId).toBe('ami-1234567890abcdef0');
+    const images = Object.values<any>(s.json.Parameters ?? {}).filter((v) => String(v.Type).includes('AWS::EC2::Image::Id'));
+    expect(images).toEqual([]);
+  });
+
+  test('RunInstances is allowed on that image only', () => {
+    const resources = roleStatements(s, s.pipeline.stateMachine.role)
+      .filter((st) => hasAction(st, 'ec2:RunInstances'))
+      .flatMap((st) => st.Resource)
+      .filter((r) => r.includes(':image/'));
+    expect(resources).toEqual([`arn:aws:ec2:${TEST_ENV.region}::image/ami-1234567890abcdef0`]);
+  });
+});
+
+// ---- existing VPC ----------------------------------------------------------------------------------
+
+describe('with an existing VPC', () => {
+  describe('created in the same stack, with private subnets', () => {
+    let s: Synthesized;
+    let vpc: ec2.Vpc;
+    beforeAll(() => {
+      s = synth({}, (stack) => {
+        vpc = new ec2.Vpc(stack, 'UserVpc', { maxAzs: 2, natGateways: 1 });
+        return { vpc };
+      });
+    });
+
+    test('creates no VPC, no subnets and no endpoint of its own', () => {
+      s.template.resourceCountIs('AWS::EC2::VPC', 1);
+      expect(s.pipeline.vpc).toBe(vpc);
+      expect(resourcesOfType(s, 'AWS::EC2::Subnet')).toHaveLength(4); // the user's 2 public + 2 private
+      s.template.resourceCountIs('AWS::EC2::VPCEndpoint', 0);
+    });
+
+    test('launches in a private subnet without a public IP by default', () => {
+      const ni = launchParameters(s).NetworkInterfaces[0];
+      expect(launchSubnets(s)).toEqual(vpc.privateSubnets.map((x) => value(s, x.subnetId)));
+      expect(ni.AssociatePublicIpAddress).toBe(false);
+    });
+
+    test('the security group belongs to that VPC', () => {
+      s.template.hasResourceProperties('AWS::EC2::SecurityGroup', {
+        GroupDescription: Match.stringLikeRegexp('Shell script pipeline'),
+        VpcId: s.stack.resolve(vpc.vpcId),
+      });
+    });
+
+    test('RunInstances is allowed in the selected subnets only', () => {
+      const resources = roleStatements(s, s.pipeline.stateMachine.role)
+        .filter((st) => hasAction(st, 'ec2:RunInstances'))
+        .flatMap((st) => st.Resource)
+        .filter((r) => r.includes(':subnet/'))
+        .sort();
+      expect(resources).toEqual(vpc.privateSubnets.map((x) => ec2Arn(`subnet/${value(s, x.subnetId)}`)).sort());
+    });
+
+    test('no policy statement has Resource "*" except X-Ray and CloudWatch Logs delivery', () => {
+      expectNoWildcardResource(s);
+    });
+  });
+
+  test('vpcSubnets selecting public subnets launches there with a public IP', () => {
+    let vpc!: ec2.Vpc;
+    const s = synth({}, (stack) => {
+      vpc = new ec2.Vpc(stack, 'UserVpc', { maxAzs: 2, natGateways: 1 });
+      return { vpc, vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC } };
+    });
+    const ni = launchParameters(s).NetworkInterfaces[0];
+    expect(launchSubnets(s)).toEqual(vpc.publicSubnets.map((x) => value(s, x.subnetId)));
+    expect(ni.AssociatePublicIpAddress).toBe(true);
+  });
+
+  describe('imported with Vpc.fromVpcAttributes', () => {
+    const attrs = {
+      vpcId: 'vpc-0abc',
+      availabilityZones: ['eu-west-1a', 'eu-west-1b'],
+      publicSubnetIds: ['subnet-pub1', 'subnet-pub2'],
+      privateSubnetIds: ['subnet-priv1', 'subnet-priv2'],
+    };
+
+    test('vpcSubnets public: launches in those subnet IDs with a public IP, and creates no network resources', () => {
+      const s = synth({}, (stack) => ({
+        vpc: ec2.Vpc.fromVpcAttributes(stack, 'Imported', attrs),
+        vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
+      }));
+      const ni = launchParameters(s).NetworkInterfaces[0];
+      expect(launchSubnets(s)).toEqual(['subnet-pub1', 'subnet-pub2']);
+      expect(ni.AssociatePublicIpAddress).toBe(true);
+      for (const type of ['AWS::EC2::VPC', 'AWS::EC2::Subnet', 'AWS::EC2::VPCEndpoint', 'AWS::EC2::InternetGateway']) {
+        s.template.resourceCountIs(type, 0);
+      }
+      s.template.hasResourceProperties('AWS::EC2::SecurityGroup', { VpcId: 'vpc-0abc' });
+      const subnetArns = roleStatements(s, s.pipeline.stateMachine.role)
+        .filter((st) => hasAction(st, 'ec2:RunInstances'))
+        .flatMap((st) => st.Resource)
+        .filter((r) => r.includes(':subnet/'))
+        .sort();
+      expect(subnetArns).toEqual([ec2Arn('subnet/subnet-pub1'), ec2Arn('subnet/subnet-pub2')]);
+    });
+
+    test('vpcSubnets private: no public IP by default', () => {
+      const s = synth({}, (stack) => ({
+        vpc: ec2.Vpc.fromVpcAttributes(stack, 'Imported', attrs),
+        vpcSubnets: { subnets: [ec2.Subnet.fromSubnetId(stack, 'Priv', 'subnet-priv2')] },
+      }));
+      const ni = launchParameters(s).NetworkInterfaces[0];
+      expect(launchSubnets(s)).toEqual(['subnet-priv2']);
+      expect(ni.AssociatePublicIpAddress).toBe(false);
+    });
+
+    test('assignPublicIp: true is honored in private subnets', () => {
+      const s = synth({ assignPublicIp: true }, (stack) => ({ vpc: ec2.Vpc.fromVpcAttributes(stack, 'Imported', attrs) }));
+      const ni = launchParameters(s).NetworkInterfaces[0];
+      expect(launchSubnets(s)).toEqual(['subnet-priv1', 'subnet-priv2']);
+      expect(ni.AssociatePublicIpAddress).toBe(true);
+    });
+
+    test('assignPublicIp: false is honored in public subnets', () => {
+      const s = synth({ assignPublicIp: false }, (stack) => ({
+        vpc: ec2.Vpc.fromVpcAttributes(stack, 'Imported', attrs),
+        vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
+      }));
+      const ni = launchParameters(s).NetworkInterfaces[0];
+      expect(launchSubnets(s)).toEqual(['subnet-pub1', 'subnet-pub2']);
+      expect(ni.AssociatePublicIpAddress).toBe(false);
+    });
+  });
+});
+
+// ---- methods and multiple pipelines -------------------------------------------------------------------
+
+test('grantStartExecution grants states:StartExecution on the state machine', () => {
+  const stack = testStack();
+  const pipeline = new ShellScriptPipeline(stack, 'Nightly');
+  const starter = new iam.Role(stack, 'Starter', { assumedBy: new iam.AccountRootPrincipal() });
+  const grant = pipeline.grantStartExecution(starter);
+  expect(grant.success).toBe(true);
+  Template.fromStack(stack).hasResourceProperties('AWS::IAM::Policy', {
+    Roles: [stack.resolve(starter.roleName)],
+    PolicyDocument: {
+      Statement: Match.arrayWith([
+        Match.objectLike({ Effect: 'Allow', Action: 'states:StartExecution', Resource: stack.resolve(pipeline.stateMachine.stateMachineArn) }),
+      ]),
+    },
+  });
+});
+
+describe('two pipelines in one stack', () => {
+  let stack: Stack;
+  let a: ShellScriptPipeline;
+  let b: ShellScriptPipeline;
+  let template: Template;
+  beforeAll(() => {
+    stack = testStack();
+    a = new ShellScriptPipeline(stack, 'A');
+    b = new ShellScriptPipeline(stack, 'B');
+    template = Template.fromStack(stack);
+  });
+
+  test('synthesize side by side', () => {
+    const machineIds = [a, b].map((p) => stack.resolve(p.stateMachine.stateMachineArn).Ref);
+    expect(machineIds[0]).not.toBe(machineIds[1]);
+    for (const id of machineIds) expect(template.toJSON().Resources[id].Type).toBe('AWS::StepFunctions::StateMachine');
+    template.resourceCountIs('AWS::S3::Bucket', 2);
+    template.resourceCountIs('AWS::EC2::VPC', 2);
+  });
+
+  test('set no physical names that could clash', () => {
+    const json = template.toJSON();
+    const named: Array<[string, string]> = [
+      ['AWS::S3::Bucket', 'BucketName'],
+      ['AWS::StepFunctions::StateMachine', 'StateMachineName'],
+      ['AWS::IAM::Role', 'RoleName'],
+      ['AWS::IAM::InstanceProfile', 'InstanceProfileName'],
+      ['AWS::SNS::Topic', 'TopicName'],
+      ['AWS::Logs::LogGroup', 'LogGroupName'],
+      ['AWS::EC2::SecurityGroup', 'GroupName'],
+    ];
+    for (const [type, prop] of named) {
+      for (const r of Object.values<any>(json.Resources).filter((x) => x.Type === type)) {
+        expect(r.Properties?.[prop]).toBeUndefined();
+      }
+    }
+  });
+
+  test('get different pipeline IDs, each used in its own IAM conditions', () => {
+    expect(a.pipelineId).not.toBe(b.pipelineId);
+    for (const p of [a, b]) {
+      template.hasResourceProperties('AWS::IAM::Policy', {
+        Roles: [stack.resolve(p.stateMachine.role.roleName)],
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({
+              Action: 'ec2:TerminateInstances',
+              Condition: { StringEquals: { 'aws:ResourceTag/shell-script-pipeline:pipeline': p.pipelineId } },
+            }),
+          ]),
+        },
+      });
+    }
+  });
+});
