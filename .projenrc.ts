@@ -117,6 +117,9 @@ project.addTask('example', {
   steps: [{ spawn: project.bundler.bundleTask.name }, { exec: 'ts-node --project example/tsconfig.json example/app.ts' }],
 });
 
+// The npm package ships lib/, the runtime bundle in assets/ and the docs; not the CI, example or bench code.
+for (const dir of ['/.ci/', '/example/', '/bench/']) project.addPackageIgnore(dir);
+
 project.addTask('bench', {
   description: 'Print size and speed figures (synth time, template size, runtime bundle size, heartbeat overhead)',
   steps: [{ spawn: project.bundler.bundleTask.name }, { exec: 'ts-node --project bench/tsconfig.json bench/bench.ts' }],

@@ -59,7 +59,7 @@ const lines = [
   '',
   'After `cdk deploy`, upload a script and start a run:',
   '  aws s3 cp nightly.sh s3://<JobBucket>/jobs/nightly.sh',
-  `  aws stepfunctions start-execution --state-machine-arn <StateMachineArn> --input '{"script":"jobs/nightly.sh","args":["2026-01-01"]}'`,
+  '  aws stepfunctions start-execution --state-machine-arn <StateMachineArn> --input \'{"script":"jobs/nightly.sh","args":["2026-01-01"]}\'',
 ];
 console.log(lines.join('\n'));
 

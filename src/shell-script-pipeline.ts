@@ -424,7 +424,7 @@ export class ShellScriptPipeline extends Construct {
         id: `AwsSolutions-IAM5[Resource::${bucketArn}/${RUNS_PREFIX}*/<aws:userid>/*]`,
         reason:
           'An instance writes its run log under a folder named after the execution; the ${aws:userid} segment ' +
-          "(<RoleId>:<InstanceId>) limits each instance to its own folder, and the execution name is not known when the policy is written.",
+          '(<RoleId>:<InstanceId>) limits each instance to its own folder, and the execution name is not known when the policy is written.',
       },
     );
 

@@ -1,11 +1,11 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { STATES } from '../src/private/workflow';
 import { cleanupTmp, cliEnv, requireBundle, startCli, tmpDir } from './heartbeat/harness';
 import { FakeStepFunctions } from './support/fake-sfn';
 import { evaluate } from './support/iam';
 import { awsError, runLocally } from './support/local-sfn';
 import { definitionOf, resolveIntrinsics, synth } from './support/template';
+import { STATES } from '../src/private/workflow';
 
 const EXECUTIONS = 50;
 const ROLE_ID = 'AROATESTROLEID'; // what resolveIntrinsics gives the instance role's RoleId

@@ -1,6 +1,6 @@
 import { App, Stack } from 'aws-cdk-lib';
-import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Template } from 'aws-cdk-lib/assertions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ShellScriptPipeline, ShellScriptPipelineProps } from '../src';
 import { TEST_ENV } from './support/template';

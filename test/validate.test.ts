@@ -3,8 +3,8 @@
  * that names the prop and the fix.
  */
 import { App, CfnParameter, Duration, Lazy, Size, Stack, Token } from 'aws-cdk-lib';
-import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Template } from 'aws-cdk-lib/assertions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { ShellScriptPipeline, ShellScriptPipelineProps } from '../src';
 import { synth, TEST_ENV } from './support/template';
 import { PropsToValidate, validateProps } from '../src/private/validate';

@@ -1,8 +1,8 @@
 import aslValidator from 'asl-validator';
 import { Duration } from 'aws-cdk-lib';
-import { STATES } from '../src/private/workflow';
 import { awsError, Handler, LocalRunResult, runLocally } from './support/local-sfn';
 import { runDefinition } from './support/template';
+import { STATES } from '../src/private/workflow';
 
 const INSTANCE = 'i-0123456789abcdef0';
 

@@ -143,7 +143,7 @@ export function buildWorkflow(scope: Construct, o: WorkflowOptions): Workflow {
   });
   const prepare = new sfn.Pass(scope, STATES.PREPARE, {
     comment: 'Input is valid. No instance yet; the client token makes launch retries idempotent',
-    parameters: { InstanceId: 'none', 'ClientToken.$': 'States.UUID()', SubnetIndex: 0 },
+    parameters: { 'InstanceId': 'none', 'ClientToken.$': 'States.UUID()', 'SubnetIndex': 0 },
     resultPath: '$.instance',
   });
 
@@ -314,7 +314,7 @@ export function buildWorkflow(scope: Construct, o: WorkflowOptions): Workflow {
   const nextSubnet = new sfn.Pass(scope, STATES.NEXT_SUBNET, {
     comment: 'A fresh client token: this is a new launch, in another subnet',
     parameters: {
-      InstanceId: 'none',
+      'InstanceId': 'none',
       'ClientToken.$': 'States.UUID()',
       'SubnetIndex.$': 'States.MathAdd($.instance.SubnetIndex, 1)',
     },
