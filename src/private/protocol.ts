@@ -39,13 +39,39 @@ export interface TaskDocument {
   readonly executionArn: string;
   /** Name of the execution this task belongs to. */
   readonly executionName: string;
-  /** Key of the script in the job bucket. */
+  /** Key of the script in the job bucket; empty when the run is a seed-style `userInput` script. */
   readonly script: string;
   /** Arguments passed to the script. */
   readonly args: string[];
   /** The step's HeartbeatSeconds: the runtime heartbeats at a third of it. */
   readonly heartbeatSeconds: number;
+  /** Environment variables for the job (names like `^[A-Za-z_][A-Za-z0-9_]*$`, string values). */
+  readonly env?: Record<string, string>;
+  /** Seed compatibility: the bash text of `{"userInput": "..."}`, run as the job instead of a script. */
+  readonly userInput?: string;
+  /** Which attempt of the execution this is (1-based). */
+  readonly attempt?: number;
 }
+
+/**
+ * Activity mode: the input of the activity task the "Pause for Job Completion" step schedules.
+ * It names the instance the task belongs to; a worker that draws another instance's task hands it over.
+ */
+export interface ActivityTaskInput {
+  /** The instance that must run this task. */
+  readonly instanceId: string;
+  readonly executionArn: string;
+  readonly executionName: string;
+  readonly script: string;
+  readonly args: string[];
+  readonly heartbeatSeconds: number;
+  readonly env?: Record<string, string>;
+  readonly userInput?: string;
+  readonly attempt?: number;
+}
+
+/** Activity mode: where a worker that drew another instance's task leaves it for its owner. */
+export const HANDOFF_PREFIX = `${RESERVED_PREFIX}handoff/`;
 
 /** Environment variables the runtime reads, and the ones it sets for the job. */
 export const ENV = {
@@ -67,6 +93,10 @@ export const ENV = {
   EXECUTION_NAME: 'SSP_EXECUTION_NAME',
   /** Set for the job: the execution ARN. */
   EXECUTION_ARN: 'SSP_EXECUTION_ARN',
+  /** Set for the job: which attempt of the execution this is (1-based). */
+  ATTEMPT: 'SSP_ATTEMPT',
+  /** Set for the --before-report command: `succeeded` or `failed`. */
+  OUTCOME: 'SSP_OUTCOME',
 } as const;
 
 /** Error names the runtime and the bootstrap report with SendTaskFailure. The workflow matches on them. */
@@ -81,6 +111,8 @@ export const JOB_ERRORS = {
   SPOT_INTERRUPTED: 'Job.SpotInterrupted',
   /** The runtime itself was stopped (SIGTERM/SIGINT), e.g. by an instance shutdown. */
   INTERRUPTED: 'Job.Interrupted',
+  /** The task document's `env` has a name that is not a valid environment variable name. */
+  INVALID_ENV: 'Job.InvalidEnv',
   /** The job exited 0 but its result file is not JSON, or the output is over Step Functions' 256 KiB. */
   INVALID_RESULT: 'Job.InvalidResult',
   /** The bootstrap failed before the job started (fetching the runtime or the job's files). */
