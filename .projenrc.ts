@@ -36,6 +36,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
   excludeTypescript: ['src/heartbeat/**'],
   devDeps: [
     '@aws-sdk/client-sfn@^3',
+    '@aws-sdk/client-s3@^3',
     'cdk-nag@^3',
     'asl-validator@^4',
     'aws-local-stepfunctions@^3',
@@ -70,6 +71,8 @@ project.bundler.addBundle('src/heartbeat/cli.ts', {
   watchTask: false,
   minify: true,
   keepNames: true,
+  // The SDK's ES module builds tree-shake; its CommonJS builds pull in every S3 command.
+  mainFields: ['module', 'main'],
   // The AWS SDK's own optional CRT dependency is never used by the Step Functions client.
   externals: ['aws-crt'],
 });

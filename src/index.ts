@@ -1,1 +1,2 @@
 export * from './shell-script-pipeline';
+export * from './options';

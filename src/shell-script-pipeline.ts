@@ -8,13 +8,16 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct, IConstruct } from 'constructs';
+import { JobInput, PipelineSchedule, SpotOptions, TaskHandoff } from './options';
 import { renderBootstrap } from './private/bootstrap';
 import { buildCleanup, CLEANUP_STATUSES } from './private/cleanup';
-import { OWNER_TAG, RESERVED_PREFIX, RUNS_PREFIX, TASKS_PREFIX } from './private/protocol';
+import { HANDOFF_PREFIX, OWNER_TAG, RESERVED_PREFIX, RUNS_PREFIX, TASKS_PREFIX } from './private/protocol';
 import { validateProps } from './private/validate';
 import { buildWorkflow } from './private/workflow';
 
@@ -139,6 +142,64 @@ export interface ShellScriptPipelineProps {
    * @default RemovalPolicy.RETAIN
    */
   readonly bucketRemovalPolicy?: RemovalPolicy;
+
+  /**
+   * How many times one execution tries its job (Data Pipeline's `maximumRetries` + 1). A failed attempt
+   * (non-zero exit, heartbeat or job timeout, Spot interruption, launch failure) terminates its instance,
+   * waits `retryDelay` and launches a fresh one. Bad input and an instance that cannot be terminated are not retried.
+   *
+   * @default 1
+   */
+  readonly maxAttempts?: number;
+
+  /**
+   * How long to wait between a failed attempt and the next (Data Pipeline's `retryDelay`).
+   *
+   * @default Duration.minutes(1)
+   */
+  readonly retryDelay?: Duration;
+
+  /**
+   * Launch job instances as Spot instances.
+   *
+   * @default - On-Demand instances
+   */
+  readonly spot?: SpotOptions;
+
+  /**
+   * An existing topic for the notifications, instead of one the construct creates. Mutually exclusive with `notificationKey`.
+   *
+   * @default - a new topic
+   */
+  readonly notificationTopic?: sns.ITopic;
+
+  /**
+   * Send a notification when a run succeeds (Data Pipeline's `onSuccess`).
+   *
+   * @default true
+   */
+  readonly notifyOnSuccess?: boolean;
+
+  /**
+   * Send a notification when a run fails (Data Pipeline's `onFail`).
+   *
+   * @default true
+   */
+  readonly notifyOnFailure?: boolean;
+
+  /**
+   * How each execution's task token reaches its instance.
+   *
+   * @default TaskHandoff.TASK_TOKEN
+   */
+  readonly taskHandoff?: TaskHandoff;
+
+  /**
+   * Start runs on a schedule (Data Pipeline's `schedule`), with EventBridge Scheduler.
+   *
+   * @default - no schedule; start executions yourself
+   */
+  readonly schedule?: PipelineSchedule;
 }
 
 /**
@@ -178,6 +239,12 @@ export class ShellScriptPipeline extends Construct {
   public readonly cleanupRule: events.Rule;
   /** The value of the `shell-script-pipeline:pipeline` tag on every instance this pipeline launches. */
   public readonly pipelineId: string;
+  /**
+   * The activity "Pause for Job Completion" waits on. Conditional: only with `taskHandoff: TaskHandoff.ACTIVITY`.
+   */
+  public readonly activity?: sfn.Activity;
+  /** The EventBridge Scheduler schedule that starts runs. Conditional: only with `schedule`. */
+  public readonly schedule?: scheduler.Schedule;
 
   constructor(scope: Construct, id: string, props: ShellScriptPipelineProps = {}) {
     super(scope, id);
@@ -193,6 +260,7 @@ export class ShellScriptPipeline extends Construct {
       });
     const image = machineImage.getImage(this);
     const runRetention = props.runArtifactsRetention ?? Duration.days(90);
+    const maxAttempts = props.maxAttempts ?? 1;
 
     validateProps({
       id,
@@ -206,6 +274,12 @@ export class ShellScriptPipeline extends Construct {
       rootVolumeSizeGiB: props.rootVolumeSize === undefined ? undefined : props.rootVolumeSize.toMebibytes() / 1024,
       runArtifactsRetentionDays: runRetention.isUnresolved() ? undefined : runRetention.toDays({ integral: false }),
       osIsLinux: image.osType === ec2.OperatingSystemType.LINUX,
+      maxAttempts,
+      retryDelay: props.retryDelay,
+      hasNotificationTopic: props.notificationTopic !== undefined,
+      hasNotificationKey: props.notificationKey !== undefined,
+      spotMaxPrice: props.spot?.maxPrice,
+      scheduleInput: props.schedule?.input,
     });
 
     // ---- Network: no NAT gateway, nothing billed by the hour ---------------------------------
@@ -248,6 +322,7 @@ export class ShellScriptPipeline extends Construct {
       removalPolicy: props.bucketRemovalPolicy ?? RemovalPolicy.RETAIN,
       lifecycleRules: [
         { id: 'ExpireTaskDocuments', prefix: TASKS_PREFIX, expiration: Duration.days(1) },
+        { id: 'ExpireHandedOverTasks', prefix: HANDOFF_PREFIX, expiration: Duration.days(1) },
         { id: 'ExpireRunArtifacts', prefix: RUNS_PREFIX, expiration: runRetention },
         { id: 'AbortIncompleteUploads', abortIncompleteMultipartUploadAfter: Duration.days(7) },
       ],
@@ -255,11 +330,13 @@ export class ShellScriptPipeline extends Construct {
     this.bucket = bucket;
 
     // ---- Notifications --------------------------------------------------------------------
-    const topic = new sns.Topic(this, 'Notifications', {
-      displayName: 'Shell script pipeline runs',
-      enforceSSL: true,
-      masterKey: props.notificationKey,
-    });
+    const topic =
+      props.notificationTopic ??
+      new sns.Topic(this, 'Notifications', {
+        displayName: 'Shell script pipeline runs',
+        enforceSSL: true,
+        masterKey: props.notificationKey,
+      });
     if (props.notificationEmail) {
       topic.addSubscription(new subscriptions.EmailSubscription(props.notificationEmail));
     }
@@ -310,7 +387,23 @@ export class ShellScriptPipeline extends Construct {
       }),
     );
 
+    if (props.taskHandoff === TaskHandoff.ACTIVITY) {
+      // CDK names the activity uniquely (no fixed name like the sample's Monitor_Job, so pipelines never share one).
+      this.activity = new sfn.Activity(this, 'JobActivity');
+      this.activity.grant(role, 'states:GetActivityTask', 'states:SendTaskHeartbeat', 'states:SendTaskSuccess', 'states:SendTaskFailure');
+      // An instance that draws another instance's task leaves it, tagged for its owner, under pipeline/handoff/.
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'HandOverDrawnTasks',
+          actions: ['s3:PutObject', 's3:PutObjectTagging'],
+          resources: [bucket.arnForObjects(`${HANDOFF_PREFIX}*`)],
+          conditions: { StringLike: { [`s3:RequestObjectTag/${OWNER_TAG}`]: `${role.roleId}:i-*` } },
+        }),
+      );
+    }
+
     const bootstrap = renderBootstrap({
+      activityArn: this.activity?.activityArn,
       bucketName: bucket.bucketName,
       roleId: role.roleId,
       runtimeUrl: runtime.s3ObjectUrl,
@@ -339,6 +432,12 @@ export class ShellScriptPipeline extends Construct {
       rootVolumeSizeGiB: props.rootVolumeSize?.toGibibytes(),
       jobTimeout,
       heartbeatTimeout,
+      maxAttempts,
+      retryDelay: props.retryDelay ?? Duration.minutes(1),
+      spot: props.spot ? { maxPrice: props.spot.maxPrice, onDemandOnLastAttempt: props.spot.onDemandOnLastAttempt ?? true } : undefined,
+      notifyOnSuccess: props.notifyOnSuccess ?? true,
+      notifyOnFailure: props.notifyOnFailure ?? true,
+      activity: this.activity,
     });
 
     const logGroup = new logs.LogGroup(this, 'StateMachineLogs', {
@@ -397,6 +496,18 @@ export class ShellScriptPipeline extends Construct {
       targets: [new targets.SfnStateMachine(this.cleanupStateMachine, { retryAttempts: 185, maxEventAge: Duration.hours(24) })],
     });
 
+    if (props.schedule) {
+      this.schedule = new scheduler.Schedule(this, 'Schedule', {
+        description: 'Starts shell script pipeline runs',
+        schedule: props.schedule.expression,
+        enabled: props.schedule.enabled ?? true,
+        target: new schedulerTargets.StepFunctionsStartExecution(this.stateMachine, {
+          input: scheduler.ScheduleTargetInput.fromObject(executionInput(props.schedule.input)),
+          retryAttempts: 3,
+        }),
+      });
+    }
+
     this.acknowledgeNagFindings(bucket, props.vpc === undefined);
   }
 
@@ -427,6 +538,15 @@ export class ShellScriptPipeline extends Construct {
           '(<RoleId>:<InstanceId>) limits each instance to its own folder, and the execution name is not known when the policy is written.',
       },
     );
+
+    if (this.activity) {
+      acknowledge(instancePolicy, {
+        id: `AwsSolutions-IAM5[Resource::${bucketArn}/${HANDOFF_PREFIX}*]`,
+        reason:
+          'Activity mode: an instance that draws another instance\'s task leaves it under pipeline/handoff/<owner instance ID>, an ID ' +
+          'not known when the policy is written; the write must tag the object for an instance of this role, and only that instance may read it.',
+      });
+    }
 
     const machinePolicy = this.stateMachine.role.node.tryFindChild('DefaultPolicy')!;
     acknowledge(machinePolicy,
@@ -512,6 +632,16 @@ function acknowledge(scope: IConstruct, ...rules: { id: string; reason: string }
       Validations.of(scope).acknowledge(rule);
     }
   }
+}
+
+/** The execution input for a {@link JobInput}, with only the fields that are set. */
+function executionInput(input: JobInput): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (input.script !== undefined) out.script = input.script;
+  if (input.userInput !== undefined) out.userInput = input.userInput;
+  if (input.args !== undefined) out.args = input.args;
+  if (input.env !== undefined) out.env = input.env;
+  return out;
 }
 
 function defaultSubnets(id: string, vpc: ec2.IVpc): ec2.SubnetSelection {

@@ -7,7 +7,7 @@ import { awsError, runLocally } from './support/local-sfn';
 import { definitionOf, resolveIntrinsics, synth } from './support/template';
 import { STATES } from '../src/private/workflow';
 
-const EXECUTIONS = 50;
+const EXECUTIONS = Number(process.env.SSP_TEST_EXECUTIONS ?? 50);
 const ROLE_ID = 'AROATESTROLEID'; // what resolveIntrinsics gives the instance role's RoleId
 
 /**

@@ -1,8 +1,9 @@
-import { App, Stack } from 'aws-cdk-lib';
+import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { ShellScriptPipeline, ShellScriptPipelineProps } from '../src';
+import { ShellScriptPipeline, ShellScriptPipelineProps, TaskHandoff } from '../src';
 import { TEST_ENV } from './support/template';
 
 interface NagReport {
@@ -50,6 +51,19 @@ describe('cdk-nag AwsSolutions pack', () => {
     const report = nag(stack);
     expect(readable(report)).toEqual([]);
     expect(report.success).toBe(true);
+  });
+
+  test.each<[string, (s: Stack) => ShellScriptPipelineProps]>([
+    ['activity mode', () => ({ taskHandoff: TaskHandoff.ACTIVITY })],
+    ['Spot with retries', () => ({ maxAttempts: 3, spot: { maxPrice: '0.01' } })],
+    [
+      'a schedule',
+      () => ({ schedule: { expression: scheduler.ScheduleExpression.rate(Duration.hours(6)), input: { script: 'jobs/nightly.sh' } } }),
+    ],
+  ])('has no unacknowledged findings with the optional features: %s', (_name, props) => {
+    const stack = new Stack(new App(), 'NagStack', { env: TEST_ENV });
+    new ShellScriptPipeline(stack, 'Nightly', props(stack));
+    expect(readable(nag(stack))).toEqual([]);
   });
 
   test('has no unacknowledged findings in an environment-agnostic stack', () => {

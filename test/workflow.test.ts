@@ -57,9 +57,14 @@ describe('the run workflow, executed by a local ASL interpreter', () => {
     expectOutcome(r, 'SUCCEEDED', { terminated: true });
     expect(r.path).toEqual([
       STATES.VALIDATE_INPUT,
+      STATES.HAS_ARGS,
+      STATES.HAS_ENV,
+      STATES.DEFAULT_ENV,
       STATES.COUNT_FIELDS,
       STATES.COUNT_FIELDS_2,
       STATES.KNOWN_FIELDS_ONLY,
+      STATES.RUN_KIND,
+      STATES.NO_USER_INPUT,
       STATES.ARGS_AS_JSON,
       STATES.ARGS_IS_LIST,
       STATES.COUNT_ARGS,
@@ -67,8 +72,11 @@ describe('the run workflow, executed by a local ASL interpreter', () => {
       STATES.CHECK_ARGS,
       STATES.CHECK_ARG,
       STATES.ARG_OK,
+      STATES.ENV_AS_JSON,
+      STATES.ENV_IS_OBJECT,
       STATES.SUBNETS,
       STATES.PREPARE,
+      STATES.SCRIPT_OR_USER_INPUT,
       STATES.CHECK_SCRIPT,
       STATES.LAUNCH,
       STATES.PAUSE,
@@ -86,7 +94,10 @@ describe('the run workflow, executed by a local ASL interpreter', () => {
       executionArn: expect.stringMatching(/:execution:Pipeline:exec-1$/),
       executionName: 'exec-1',
       script: 'jobs/nightly.sh',
+      userInput: '',
       args: ['2026-01-01'],
+      env: {},
+      attempt: 1,
       heartbeatSeconds: 300,
     });
     // The launch: the pipeline tag (what lets it be terminated), the execution tag, an idempotency token.

@@ -5,9 +5,13 @@
  */
 import { spawn } from 'child_process';
 import * as fs from 'fs';
-import { lostTaskReason, readTaskDocument, runJob, stderrLog, TaskDocumentError, TaskReporter } from './index';
-import type { RunJobTask } from './index';
-import { CLI_EXIT, ENV, JOB_ERRORS } from '../private/protocol';
+import * as path from 'path';
+import {
+  ActivityClaimError, claimActivityTask, DEFAULT_ACTIVITY_POLL_TIMEOUT_MS, DEFAULT_ACTIVITY_WAIT_SECONDS, DEFAULT_HANDOFF_INTERVAL_MS,
+  lostTaskReason, readTaskDocument, runJob, stderrLog, TaskDocumentError, TaskReporter,
+} from './index';
+import type { FinalOutcome, RunJobTask } from './index';
+import { CLI_EXIT, ENV, HANDOFF_PREFIX, JOB_ERRORS, OWNER_TAG } from '../private/protocol';
 
 export * from './index';
 
@@ -24,27 +28,53 @@ export const USAGE = `Usage:
       a job that must be stopped gets between SIGTERM and SIGKILL. --before-report runs SHELL_COMMAND
       (with /bin/sh, at most ${BEFORE_REPORT_TIMEOUT_MS / 1000} s) after the log file is flushed and before the result is sent,
       e.g. to upload the log while the instance still exists; its failure does not stop the report.
+      It gets $${ENV.OUTCOME}=succeeded or failed: the result about to be sent.
+      The job gets the task document's "env" (names like [A-Za-z_][A-Za-z0-9_]*, string values; otherwise
+      it is not started and ${JOB_ERRORS.INVALID_ENV} is reported), then $${ENV.RESULT_FILE}, $${ENV.EXECUTION_NAME},
+      $${ENV.EXECUTION_ARN} and, with "attempt" in the document, $${ENV.ATTEMPT}.
   heartbeat.js fail [--task-file FILE] [--error NAME] [--cause TEXT | --cause-file FILE]
       Report a failure for the task (default error: ${JOB_ERRORS.BOOTSTRAP_FAILED}).
   heartbeat.js heartbeat [--task-file FILE]
       Send one heartbeat for the task.
+  heartbeat.js claim-activity --activity-arn ARN --instance-id IID --bucket BUCKET
+                   --owner-tag-value ROLEID:IID --out FILE [--wait-seconds N]
+                   [--poll-timeout-seconds N] [--handoff-interval-seconds N]
+      Activity mode: poll the activity (GetActivityTask, workerName IID) until this instance's task
+      (input "instanceId": IID) turns up, and write it to FILE as a task document (atomically; FILE
+      appearing is the signal to go on). A task drawn for another instance is heartbeated once and left
+      for it at s3://BUCKET/${HANDOFF_PREFIX}<its IID>.json, tagged ${OWNER_TAG}=ROLEID:<its IID>; meanwhile
+      s3://BUCKET/${HANDOFF_PREFIX}IID.json is checked every --handoff-interval-seconds (default
+      ${DEFAULT_HANDOFF_INTERVAL_MS / 1000}) for our own task drawn by another instance. After FILE is written, no new poll
+      starts, but the one in flight is awaited and what it returns handed over before the process exits:
+      keep it running (wait for it) until then. Gives up (exit ${CLI_EXIT.LOST}, no FILE) after --wait-seconds
+      (default: the larger of ${DEFAULT_ACTIVITY_WAIT_SECONDS} and 2 x $${ENV.HEARTBEAT_SECONDS}) plus the poll in flight.
+      --poll-timeout-seconds (default ${DEFAULT_ACTIVITY_POLL_TIMEOUT_MS / 1000}; at least 65 against AWS) is the client-side
+      timeout of one long poll. Exit ${CLI_EXIT.REPORT_FAILED}: a call was refused (e.g. AccessDenied) or kept failing;
+      if FILE was written, the claim still stands and only a hand-over failed.
 
 The task comes from --task-file, else $${ENV.TASK_FILE}, else $${ENV.TASK_TOKEN}
 (with --heartbeat-seconds or $${ENV.HEARTBEAT_SECONDS} for "run").
 Environment: $${ENV.HEARTBEAT_INTERVAL_MS} (heartbeat interval, default HeartbeatSeconds/3),
 $${ENV.SPOT_CHECK}=0 (no Spot notice polling), $${ENV.IMDS_ENDPOINT} (metadata base URL),
-AWS_REGION / credentials / AWS_ENDPOINT_URL_SFN as for any AWS SDK.
+AWS_REGION / credentials / AWS_ENDPOINT_URL_SFN / AWS_ENDPOINT_URL_S3 as for any AWS SDK
+(with AWS_ENDPOINT_URL_S3 set, S3 requests are path-style).
 
 Exit codes: ${CLI_EXIT.OK} success reported, ${CLI_EXIT.JOB_FAILED} failure reported, ${CLI_EXIT.USAGE} usage error,
 ${CLI_EXIT.REPORT_FAILED} result could not be reported, ${CLI_EXIT.LOST} task lost (timed out / invalid token; job stopped).
 `;
 
-/** Runs `command` with /bin/sh (output to our stderr), killing it after BEFORE_REPORT_TIMEOUT_MS. */
-function beforeReportHook(command: string | undefined): (() => Promise<void>) | undefined {
+/**
+ * Runs `command` with /bin/sh (output to our stderr, `SSP_OUTCOME` set to the result about to be sent), killing it
+ * after BEFORE_REPORT_TIMEOUT_MS.
+ */
+function beforeReportHook(command: string | undefined): ((outcome: FinalOutcome) => Promise<void>) | undefined {
   if (command === undefined || command === '') return undefined;
-  return () =>
+  return (outcome) =>
     new Promise<void>((resolve, reject) => {
-      const child = spawn('/bin/sh', ['-c', command], { stdio: ['ignore', process.stderr, process.stderr] });
+      const child = spawn('/bin/sh', ['-c', command], {
+        stdio: ['ignore', process.stderr, process.stderr],
+        env: { ...process.env, [ENV.OUTCOME]: outcome },
+      });
       const timer = setTimeout(() => child.kill('SIGKILL'), BEFORE_REPORT_TIMEOUT_MS);
       child.on('error', (e) => {
         clearTimeout(timer);
@@ -62,23 +92,26 @@ function beforeReportHook(command: string | undefined): (() => Promise<void>) | 
 class UsageError extends Error {}
 
 interface ParsedArgs {
-  command: 'run' | 'fail' | 'heartbeat' | 'help';
+  command: 'run' | 'fail' | 'heartbeat' | 'claim-activity' | 'help';
   options: Map<string, string>;
   rest: string[];
 }
 
 const OPTIONS: Record<ParsedArgs['command'], string[]> = {
-  run: ['task-file', 'heartbeat-seconds', 'kill-grace-seconds', 'log-file', 'before-report'],
-  fail: ['task-file', 'error', 'cause', 'cause-file'],
-  heartbeat: ['task-file'],
-  help: [],
+  'run': ['task-file', 'heartbeat-seconds', 'kill-grace-seconds', 'log-file', 'before-report'],
+  'fail': ['task-file', 'error', 'cause', 'cause-file'],
+  'heartbeat': ['task-file'],
+  'claim-activity': [
+    'activity-arn', 'instance-id', 'bucket', 'owner-tag-value', 'out', 'wait-seconds', 'poll-timeout-seconds', 'handoff-interval-seconds',
+  ],
+  'help': [],
 };
 
 function parseArgs(argv: string[]): ParsedArgs {
   const [sub, ...tail] = argv;
-  if (sub === undefined) throw new UsageError('missing command (run, fail or heartbeat)');
+  if (sub === undefined) throw new UsageError('missing command (run, fail, heartbeat or claim-activity)');
   if (sub === '--help' || sub === '-h' || sub === 'help') return { command: 'help', options: new Map(), rest: [] };
-  if (sub !== 'run' && sub !== 'fail' && sub !== 'heartbeat') throw new UsageError(`unknown command "${sub}"`);
+  if (sub !== 'run' && sub !== 'fail' && sub !== 'heartbeat' && sub !== 'claim-activity') throw new UsageError(`unknown command "${sub}"`);
   const options = new Map<string, string>();
   const rest: string[] = [];
   for (let i = 0; i < tail.length; i++) {
@@ -161,6 +194,103 @@ function resolveToken(options: Map<string, string>, env: NodeJS.ProcessEnv): str
   return token;
 }
 
+/** The options of "claim-activity", checked. */
+function claimActivityOptions(options: Map<string, string>, env: NodeJS.ProcessEnv) {
+  const required = (name: string): string => {
+    const v = options.get(name);
+    if (v === undefined || v === '') throw new UsageError(`claim-activity: --${name} is required`);
+    return v;
+  };
+  const activityArn = required('activity-arn');
+  const instanceId = required('instance-id');
+  const bucket = required('bucket');
+  const ownerTagValue = required('owner-tag-value');
+  const out = required('out');
+  const colon = ownerTagValue.indexOf(':');
+  if (colon <= 0 || ownerTagValue.slice(colon + 1) !== instanceId) {
+    throw new UsageError(`--owner-tag-value must be "<RoleId>:${instanceId}" (the role session's aws:userid), got "${ownerTagValue}"`);
+  }
+  // Default wait: 10 minutes, or twice HeartbeatSeconds if longer. Past that, a task that another instance drew and
+  // could not hand over has timed out on the service side, so waiting longer cannot help.
+  let waitSeconds = positiveNumber('--wait-seconds', options.get('wait-seconds'));
+  if (waitSeconds === undefined) {
+    let hb: number | undefined;
+    try {
+      hb = positiveNumber(ENV.HEARTBEAT_SECONDS, env[ENV.HEARTBEAT_SECONDS] || undefined);
+    } catch {
+      hb = undefined;
+    }
+    waitSeconds = Math.max(DEFAULT_ACTIVITY_WAIT_SECONDS, 2 * (hb ?? 0));
+  }
+  const pollTimeoutSeconds = positiveNumber('--poll-timeout-seconds', options.get('poll-timeout-seconds'));
+  const handoffIntervalSeconds = positiveNumber('--handoff-interval-seconds', options.get('handoff-interval-seconds'));
+  return {
+    activityArn,
+    instanceId,
+    bucket,
+    ownerTagValue,
+    out,
+    waitMs: waitSeconds * 1000,
+    pollTimeoutMs: pollTimeoutSeconds === undefined ? undefined : pollTimeoutSeconds * 1000,
+    handoffIntervalMs: handoffIntervalSeconds === undefined ? undefined : handoffIntervalSeconds * 1000,
+  };
+}
+
+/** Write `text` to `file` atomically (a temp file in the same directory, then rename), readable by the owner only. */
+function writeFileAtomic(file: string, text: string): void {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  try {
+    fs.writeFileSync(tmp, text, { mode: 0o600 });
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+async function claimActivityCommand(options: ReturnType<typeof claimActivityOptions>): Promise<number> {
+  const { out, ...claim } = options;
+  stderrLog(`claim-activity: polling ${claim.activityArn} as ${claim.instanceId}; giving up after ${claim.waitMs / 1000} s`);
+  let claimed;
+  try {
+    claimed = await claimActivityTask(claim);
+  } catch (e) {
+    if (e instanceof ActivityClaimError) {
+      stderrLog(`claim-activity: ${e.message}`);
+      return e.exitCode;
+    }
+    stderrLog(`claim-activity: ${(e as Error)?.name}: ${(e as Error)?.message}`);
+    return CLI_EXIT.REPORT_FAILED;
+  }
+  let written = true;
+  try {
+    writeFileAtomic(out, JSON.stringify(claimed.document));
+    stderrLog(`claim-activity: this instance's task (execution ${claimed.document.executionName}, ${claimed.source === 'poll' ? 'drawn' : 'handed over'}) is in ${out}`);
+  } catch (e) {
+    written = false;
+    stderrLog(`claim-activity: cannot write ${out}: ${(e as Error).message}`);
+  }
+  try {
+    await claimed.drained;
+  } catch (e) {
+    stderrLog(`claim-activity: ${(e as Error).message}`);
+    return CLI_EXIT.REPORT_FAILED;
+  }
+  if (!written) {
+    // We hold our own task but cannot hand it to the bootstrap: fail it rather than leave it to time out.
+    const reporter = new TaskReporter({ taskToken: claimed.document.taskToken });
+    try {
+      await reporter.fail(JOB_ERRORS.BOOTSTRAP_FAILED, `the activity task was claimed but could not be written to ${out}`);
+    } catch (e) {
+      stderrLog(`claim-activity: could not report the failure either: ${(e as Error).message}`);
+    } finally {
+      reporter.destroy();
+    }
+    return CLI_EXIT.REPORT_FAILED;
+  }
+  return CLI_EXIT.OK;
+}
+
 /** Runs the CLI and returns its exit code. Never throws. */
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   let parsed: ParsedArgs;
@@ -172,6 +302,16 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   if (parsed.command === 'help') {
     process.stdout.write(USAGE);
     return CLI_EXIT.OK;
+  }
+
+  if (parsed.command === 'claim-activity') {
+    let options: ReturnType<typeof claimActivityOptions>;
+    try {
+      options = claimActivityOptions(parsed.options, env);
+    } catch (e) {
+      return usageFailure(e);
+    }
+    return claimActivityCommand(options);
   }
 
   if (parsed.command === 'run') {

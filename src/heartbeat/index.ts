@@ -5,9 +5,11 @@
  * - {@link TaskReporter} sends heartbeats and exactly one final result, with bounded retries.
  * - {@link runJob} runs a command under a task token: claims the token, heartbeats, forwards output,
  *   watches for Spot interruption notices, and reports the outcome.
+ * - {@link claimActivityTask} (activity mode, `./activity`) finds this instance's task among the tasks of a shared
+ *   Step Functions activity, handing the ones it draws for other instances over to them.
  *
  * This module is bundled (with the AWS SDK) into `assets/heartbeat/cli/heartbeat.js` and runs with the
- * instance's own Node.js (18+). It imports nothing from the construct library except the shared protocol.
+ * instance's own Node.js (20+). It imports nothing from the construct library except the shared protocol.
  */
 import { spawn } from 'child_process';
 import type { ChildProcess } from 'child_process';
@@ -19,6 +21,7 @@ import * as path from 'path';
 // The SDK is bundled into the runtime asset by esbuild, so it is (correctly) only a devDependency of the library.
 // eslint-disable-next-line import/no-extraneous-dependencies
 import { SendTaskFailureCommand, SendTaskHeartbeatCommand, SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { abortError, delay, describeError, errorMessage, linkSignals, sleep, typeName } from './util';
 import { CLI_EXIT, ENV, JOB_ERRORS, MAX_CAUSE_CHARS, MAX_ERROR_CHARS, OUTPUT_TAIL_BYTES } from '../private/protocol';
 import type { TaskDocument } from '../private/protocol';
 
@@ -94,7 +97,13 @@ export function parseTaskDocument(value: unknown, source = 'task document'): Tas
   const taskToken = str('taskToken');
   const executionArn = str('executionArn');
   const executionName = str('executionName');
-  const script = str('script', true);
+
+  // Seed compatibility: a `userInput` script replaces the bucket script, which may then be empty (or absent).
+  const userInput = doc.userInput ?? undefined;
+  if (userInput !== undefined && typeof userInput !== 'string') {
+    throw new TaskDocumentError(`${where}: "userInput" must be a string, got ${typeName(userInput)}`);
+  }
+  const script = userInput === undefined ? str('script') : (doc.script ?? undefined) === undefined ? '' : str('script', true);
 
   const args = doc.args;
   if (args === undefined || args === null) throw new TaskDocumentError(`${where}: "args" is missing`);
@@ -108,7 +117,61 @@ export function parseTaskDocument(value: unknown, source = 'task document'): Tas
   if (typeof hb !== 'number' || !Number.isFinite(hb) || hb <= 0) {
     throw new TaskDocumentError(`${where}: "heartbeatSeconds" must be a positive number, got ${JSON.stringify(hb)}`);
   }
-  return { taskToken, executionArn, executionName, script, args: [...args] as string[], heartbeatSeconds: hb };
+
+  const attempt = doc.attempt ?? undefined;
+  if (attempt !== undefined && (typeof attempt !== 'number' || !Number.isInteger(attempt) || attempt < 1)) {
+    throw new TaskDocumentError(`${where}: "attempt" must be a positive integer, got ${JSON.stringify(attempt)}`);
+  }
+
+  // `env` is passed through unchecked: runJob validates it after claiming the token and reports Job.InvalidEnv, so that
+  // a bad `env` fails the execution with a clear error instead of leaving it to time out.
+  const env = doc.env ?? undefined;
+
+  return {
+    taskToken,
+    executionArn,
+    executionName,
+    script,
+    args: [...args] as string[],
+    heartbeatSeconds: hb,
+    ...(env !== undefined ? { env: env as Record<string, string> } : {}),
+    ...(userInput !== undefined ? { userInput } : {}),
+    ...(attempt !== undefined ? { attempt } : {}),
+  };
+}
+
+/** What is wrong with a task document's `env`: a message naming the variable, or `undefined` when it is valid. */
+export interface JobEnvProblem {
+  readonly message: string;
+  /** The offending variable name, when there is one. */
+  readonly name?: string;
+}
+
+/** Environment variable names the task document's `env` may set. */
+export const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Check a task document's `env` (see {@link ENV_NAME_PATTERN}): an object whose names are valid environment variable
+ * names and whose values are strings without NUL characters. Returns the first problem, or `undefined` if there is none
+ * (also for an absent `env`). Values are never quoted in the message: they may be secrets.
+ */
+export function checkJobEnv(env: unknown): JobEnvProblem | undefined {
+  if (env === undefined || env === null) return undefined;
+  if (typeof env !== 'object' || Array.isArray(env)) {
+    return { message: `"env" must be an object of string values, got ${typeName(env)}` };
+  }
+  for (const [name, value] of Object.entries(env as Record<string, unknown>)) {
+    if (!ENV_NAME_PATTERN.test(name)) {
+      return { name, message: `env name ${JSON.stringify(name)} is not a valid environment variable name (it must match ${ENV_NAME_PATTERN.source})` };
+    }
+    if (typeof value !== 'string') {
+      return { name, message: `env value of ${name} must be a string, got ${typeName(value)}` };
+    }
+    if (value.includes('\0')) {
+      return { name, message: `env value of ${name} contains a NUL character` };
+    }
+  }
+  return undefined;
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -208,11 +271,14 @@ export interface TaskReporterOptions {
   readonly log?: Log;
   /**
    * Runs once, right before the first final result (success or failure) is sent, e.g. to upload the job's log while
-   * the instance still exists: the workflow terminates the instance as soon as it has the result. Its errors are
-   * logged and never stop the result from being sent.
+   * the instance still exists: the workflow terminates the instance as soon as it has the result. It is told which
+   * result is about to be sent. Its errors are logged and never stop the result from being sent.
    */
-  readonly beforeFinal?: () => Promise<void>;
+  readonly beforeFinal?: (outcome: FinalOutcome) => Promise<void>;
 }
+
+/** The kind of final result a task gets: `succeeded` (SendTaskSuccess) or `failed` (SendTaskFailure). */
+export type FinalOutcome = 'succeeded' | 'failed';
 
 /** Options for one {@link TaskReporter.heartbeat}. */
 export interface HeartbeatOptions {
@@ -238,7 +304,7 @@ export class TaskReporter {
   private readonly attemptTimeoutMs: number;
   private readonly log: Log;
   private readonly closing = new AbortController();
-  private readonly beforeFinal?: () => Promise<void>;
+  private readonly beforeFinal?: (outcome: FinalOutcome) => Promise<void>;
   private finalAction?: string;
 
   constructor(options: TaskReporterOptions) {
@@ -273,7 +339,7 @@ export class TaskReporter {
   /** Report success. `output` is sent as JSON (`undefined` becomes `null`). */
   public async succeed(output: unknown): Promise<void> {
     this.close('succeed');
-    await this.runBeforeFinal();
+    await this.runBeforeFinal('succeeded');
     const text = JSON.stringify(output === undefined ? null : output);
     const command = new SendTaskSuccessCommand({ taskToken: this.taskToken, output: text });
     await this.send('SendTaskSuccess', (abortSignal) => this.client.send(command, { abortSignal }), { signals: [] });
@@ -285,7 +351,7 @@ export class TaskReporter {
    */
   public async fail(error: string, cause: string): Promise<void> {
     this.close('fail');
-    await this.runBeforeFinal();
+    await this.runBeforeFinal('failed');
     const command = new SendTaskFailureCommand({
       taskToken: this.taskToken,
       error: truncateHead(error, MAX_ERROR_CHARS),
@@ -299,10 +365,10 @@ export class TaskReporter {
     if (this.ownsClient) this.client.destroy();
   }
 
-  private async runBeforeFinal(): Promise<void> {
+  private async runBeforeFinal(outcome: FinalOutcome): Promise<void> {
     if (!this.beforeFinal) return;
     try {
-      await this.beforeFinal();
+      await this.beforeFinal(outcome);
     } catch (e) {
       this.log(`the step before the final result failed (${errorMessage(e)}); reporting anyway`);
     }
@@ -396,7 +462,7 @@ export interface RunJobOptions {
   readonly spotCheck?: boolean;
   /** Base URL of the instance metadata service. Default: `SSP_IMDS_ENDPOINT`, else `http://169.254.169.254`. */
   readonly imdsEndpoint?: string;
-  /** Environment for the job (before the `SSP_*` variables are added). Default `process.env`. */
+  /** Environment for the job (before the task document's `env` and the `SSP_*` variables are added). Default `process.env`. */
   readonly env?: NodeJS.ProcessEnv;
   /** Working directory of the job. Default: the current one. */
   readonly cwd?: string;
@@ -413,9 +479,10 @@ export interface RunJobOptions {
   readonly log?: Log;
   /**
    * Runs after the job ended and `logFile` is flushed, right before the final result is sent (not when the task is
-   * lost: nothing is sent then). Only used when this function creates the reporter (no `reporter` option).
+   * lost: nothing is sent then), told whether that result is a success or a failure. Only used when this function
+   * creates the reporter (no `reporter` option).
    */
-  readonly beforeReport?: () => Promise<void>;
+  readonly beforeReport?: (outcome: FinalOutcome) => Promise<void>;
   /** Handle SIGTERM/SIGINT of this process (stop the job, report `Job.Interrupted`). Default true. */
   readonly handleSignals?: boolean;
 }
@@ -492,8 +559,11 @@ export function defaultHeartbeatIntervalMs(heartbeatSeconds: number, env: NodeJS
  * 1. Claims the token with a first heartbeat (retrying for up to heartbeatSeconds). If the token is already gone, the
  *    command is not started (`lost`).
  * 2. Starts the command in its own process group, no shell, stdin from /dev/null, stdout/stderr forwarded live; keeps
- *    the last OUTPUT_TAIL_BYTES of the combined output. The job's environment gets `SSP_RESULT_FILE` (a fresh temp
- *    file path; the job may write JSON there), `SSP_EXECUTION_NAME` and `SSP_EXECUTION_ARN`.
+ *    the last OUTPUT_TAIL_BYTES of the combined output. The job's environment is `env` (default `process.env`), then
+ *    the task document's `env`, then `SSP_RESULT_FILE` (a fresh temp file path; the job may write JSON there),
+ *    `SSP_EXECUTION_NAME`, `SSP_EXECUTION_ARN` and (when the document has `attempt`) `SSP_ATTEMPT`. If the task's
+ *    `env` is invalid (see {@link checkJobEnv}), the job is not started and `Job.InvalidEnv` is reported, with a cause
+ *    `{ message, name? }` naming the variable.
  * 3. Heartbeats every interval, and polls instance metadata for a Spot interruption notice on the same cadence.
  * 4. Reports:
  *    - exit 0: success `{ exitCode: 0, durationSeconds, outputTail, result? }` (`result`: the JSON in the result file, if
@@ -525,11 +595,11 @@ export async function runJob(options: RunJobOptions): Promise<RunResult> {
     log,
     attemptTimeoutMs: Math.min(10_000, Math.max(1_000, heartbeatMs / 3)),
     beforeFinal: options.beforeReport
-      ? async () => {
+      ? async (outcome) => {
         const file = logFile;
         logFile = undefined;
         if (file) await new Promise<void>((resolve) => file.end(() => resolve()));
-        await options.beforeReport!();
+        await options.beforeReport!(outcome);
       }
       : undefined,
   });
@@ -600,12 +670,20 @@ export async function runJob(options: RunJobOptions): Promise<RunResult> {
       return await reportStop(reporter, claim, { durationSeconds: 0, outputTail: '' }, log);
     }
 
-    // 2. Start the job.
+    // 2. Start the job (unless its environment is unusable).
+    const envProblem = checkJobEnv(task.env);
+    if (envProblem) {
+      log(`the task document's env is invalid: ${envProblem.message}; the job is not started`);
+      const cause = fitCause({ message: envProblem.message, ...(envProblem.name !== undefined ? { name: envProblem.name } : {}) });
+      return await reportFailure(reporter, JOB_ERRORS.INVALID_ENV, cause, log);
+    }
     tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssp-job-'));
     const resultFile = path.join(tmpDir, 'result.json');
-    const childEnv: NodeJS.ProcessEnv = { ...env, [ENV.RESULT_FILE]: resultFile };
+    // The task's env on top of ours; the SSP_* variables always win.
+    const childEnv: NodeJS.ProcessEnv = { ...env, ...task.env, [ENV.RESULT_FILE]: resultFile };
     if (task.executionName !== undefined) childEnv[ENV.EXECUTION_NAME] = task.executionName;
     if (task.executionArn !== undefined) childEnv[ENV.EXECUTION_ARN] = task.executionArn;
+    if (task.attempt !== undefined) childEnv[ENV.ATTEMPT] = String(task.attempt);
 
     log(`starting ${[options.command, ...args].map(quoteArg).join(' ')}`);
     startedAt = Date.now();
@@ -1107,63 +1185,9 @@ function dropLeadingLowSurrogate(text: string): string {
   return first >= 0xdc00 && first <= 0xdfff ? text.slice(1) : text;
 }
 
-function isErrorLike(e: unknown): e is Error {
-  // Duck-typed: errors from another realm (vm contexts, test runners) are not `instanceof Error` here.
-  return typeof e === 'object' && e !== null && typeof (e as { message?: unknown }).message === 'string';
-}
-
-function errorMessage(e: unknown): string {
-  return isErrorLike(e) ? e.message : String(e);
-}
-
-function describeError(e: unknown): string {
-  if (!isErrorLike(e)) return String(e);
-  const code = (e as { code?: unknown }).code;
-  const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-  const parts = [e.name];
-  if (typeof code === 'string' && code !== e.name) parts.push(code);
-  if (status) parts.push(`HTTP ${status}`);
-  return `${parts.join(' ')}: ${e.message || '(no message)'}`;
-}
-
-function typeName(v: unknown): string {
-  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : `a ${typeof v}`;
-}
-
 function quoteArg(a: string): string {
   return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, '\'\\\'\'')}'`;
 }
 
-function abortError(action: string): Error {
-  return Object.assign(new Error(`${action} aborted`), { name: 'AbortError' });
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Sleep `ms`, rejecting early with an AbortError if any signal aborts. */
-function sleep(ms: number, signals: Array<AbortSignal | undefined>): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const live = signals.filter((s): s is AbortSignal => s !== undefined);
-    if (live.some((s) => s.aborted)) return reject(abortError('sleep'));
-    const onAbort = () => {
-      clearTimeout(timer);
-      live.forEach((s) => s.removeEventListener('abort', onAbort));
-      reject(abortError('sleep'));
-    };
-    const timer = setTimeout(() => {
-      live.forEach((s) => s.removeEventListener('abort', onAbort));
-      resolve();
-    }, ms);
-    live.forEach((s) => s.addEventListener('abort', onAbort, { once: true }));
-  });
-}
-
-/** Abort `target` when any of `signals` aborts. Returns a function that removes the links. */
-function linkSignals(target: AbortController, signals: Array<AbortSignal | undefined>): () => void {
-  const live = signals.filter((s): s is AbortSignal => s !== undefined);
-  const onAbort = () => target.abort();
-  live.forEach((s) => s.addEventListener('abort', onAbort, { once: true }));
-  return () => live.forEach((s) => s.removeEventListener('abort', onAbort));
-}
+// Activity mode lives in its own module; it uses the reporter and retry policy above (only at call time).
+export * from './activity';

@@ -1,4 +1,4 @@
-import { CLI_EXIT, JOB_ERRORS, RESERVED_PREFIX, RUNS_PREFIX, TASKS_PREFIX } from './protocol';
+import { CLI_EXIT, INPUT_ERRORS, JOB_ERRORS, MAX_USER_INPUT_BYTES, RESERVED_PREFIX, RUNS_PREFIX, TASKS_PREFIX } from './protocol';
 
 /** What the bootstrap needs to know; values may be CDK tokens (resolved at deploy time). */
 export interface BootstrapOptions {
@@ -8,6 +8,8 @@ export interface BootstrapOptions {
   readonly roleId: string;
   /** `s3://` URL of the bundled heartbeat runtime. */
   readonly runtimeUrl: string;
+  /** Activity mode: the activity to claim the task from; undefined for the default task document. */
+  readonly activityArn?: string;
   /**
    * The job timeout in seconds, as text (may be a token). The instance powers itself off this long plus
    * HARD_CAP_GRACE_MINUTES after boot, whatever happens (self-destruct).
@@ -36,6 +38,7 @@ export const WORK_DIR = '/opt/shell-script-pipeline';
  * that only this instance's role session may read.
  */
 export function renderBootstrap(o: BootstrapOptions): string {
+  const taskStep = o.activityArn === undefined ? taskFromDocument() : taskFromActivity(o.activityArn);
   return `#!/bin/bash
 # shell-script-pipeline bootstrap: run one job under the heartbeat runtime, then power off (= terminate).
 set -uo pipefail
@@ -63,6 +66,8 @@ finish() {
     [ -f "$LOG" ] && aws s3 cp --only-show-errors "$LOG" "s3://$BUCKET/$RUN_PREFIX/output.log" || true
     aws s3 cp --only-show-errors "$WORK/bootstrap.log" "s3://$BUCKET/$RUN_PREFIX/bootstrap.log" || true
   fi
+  # Activity mode: a poll still in flight may be handed a task; let the claimer pass it on first.
+  if [ -n "\${CLAIMER:-}" ]; then wait "$CLAIMER" 2>/dev/null || true; fi
   sync
   poweroff || shutdown -P now
 }
@@ -90,7 +95,60 @@ if [ -z "$NODE" ]; then
   done
 fi
 
-# The task document: written by the state machine right after launch, readable by this instance only.
+${taskStep}
+field() { "$NODE" -e 'const v = require(process.argv[1])[process.argv[2]]; process.stdout.write(String(v))' "$TASK" "$1"; }
+fail_run() {
+  echo "[bootstrap] $1"
+  "$NODE" "$WORK/heartbeat.js" fail --task-file "$TASK" --error "\${2:-${JOB_ERRORS.BOOTSTRAP_FAILED}}" --cause "$1"
+  exit 1
+}
+
+EXECUTION=$(field executionName) || fail_run 'the task document is unreadable'
+RUN_PREFIX="${RUNS_PREFIX}$EXECUTION/$ROLE_ID:$IID"
+SCRIPT=$(field script) || fail_run 'the task document has no script'
+
+if [ -z "$SCRIPT" ]; then
+  # Seed compatibility: {"userInput": "<bash>"} runs as the job, like the sample's user data did.
+  JOB="$WORK/job/user-input.sh"
+  "$NODE" -e 'process.stdout.write(require(process.argv[1]).userInput)' "$TASK" > "$JOB" || fail_run 'the task document has no userInput'
+  size=$(wc -c < "$JOB")
+  [ "$size" -le ${MAX_USER_INPUT_BYTES} ] ||
+    fail_run "userInput is $size bytes; the limit is ${MAX_USER_INPUT_BYTES} (EC2 user data). Upload it as a script instead." '${INPUT_ERRORS.USER_INPUT_TOO_LARGE}'
+  SCRIPT_DIR='.'
+else
+  SCRIPT_DIR=$(dirname "$SCRIPT")
+
+  # The job's files: the script's folder (the whole bucket when the script is at its root), never the pipeline's own.
+  if [ "$SCRIPT_DIR" = '.' ]; then
+    SRC="s3://$BUCKET/"
+    DEST="$WORK/job/"
+  else
+    SRC="s3://$BUCKET/$SCRIPT_DIR/"
+    DEST="$WORK/job/$SCRIPT_DIR/"
+  fi
+  aws s3 cp --only-show-errors --recursive "$SRC" "$DEST" --exclude '${RESERVED_PREFIX}*' ||
+    fail_run "could not copy $SRC to the instance"
+  [ -f "$WORK/job/$SCRIPT" ] || fail_run "s3://$BUCKET/$SCRIPT was not found in the bucket"
+  JOB="$WORK/job/$SCRIPT"
+fi
+chmod -R u+rwX "$WORK/job"
+
+cd "$WORK/job/$SCRIPT_DIR" || fail_run "cannot enter $SCRIPT_DIR"
+# The log goes up before the result: the workflow terminates the instance as soon as it has the result.
+UPLOAD_LOG="aws s3 cp --only-show-errors $LOG s3://$BUCKET/$RUN_PREFIX/output.log"
+# Activity mode: the instance is terminated once the result is in, so the claimer's last poll must be answered first.
+[ -n "\${CLAIMER:-}" ] && UPLOAD_LOG="$UPLOAD_LOG; while [ -d /proc/$CLAIMER ]; do sleep 1; done"
+"$NODE" "$WORK/heartbeat.js" run --task-file "$TASK" --log-file "$LOG" --before-report "$UPLOAD_LOG" -- /bin/bash "$JOB"
+status=$?
+echo "[bootstrap] runtime exited with status $status"
+# 64: the runtime refused its arguments or the task document, so nothing was reported yet.
+[ "$status" -eq ${CLI_EXIT.USAGE} ] && fail_run "the heartbeat runtime could not start the job (exit $status)"
+`;
+}
+
+/** Default mode: the task document the state machine writes for this instance. */
+function taskFromDocument(): string {
+  return `# The task document: written by the state machine right after launch, readable by this instance only.
 TASK="$WORK/task.json"
 deadline=$((SECONDS + TASK_WAIT_SECONDS))
 until aws s3 cp --only-show-errors "s3://$BUCKET/${TASKS_PREFIX}$IID.json" "$TASK" 2>/dev/null; do
@@ -101,44 +159,35 @@ until aws s3 cp --only-show-errors "s3://$BUCKET/${TASKS_PREFIX}$IID.json" "$TAS
   sleep 3
 done
 
-[ -n "$NODE" ] || { echo '[bootstrap] Node.js 20 or later is not available; the workflow will time this run out'; exit 1; }
+${fetchRuntime()}`;
+}
+
+/**
+ * Activity mode: the runtime polls the activity in the background and writes this instance's task
+ * (drawn by itself, or handed over by another instance) to the task file; it hands over tasks it draws
+ * for other instances, and keeps going until its in-flight poll is answered.
+ */
+function taskFromActivity(activityArn: string): string {
+  return `${fetchRuntime()}
+
+TASK="$WORK/task.json"
+"$NODE" "$WORK/heartbeat.js" claim-activity --activity-arn '${activityArn}' --instance-id "$IID" --bucket "$BUCKET" \\
+  --owner-tag-value "$ROLE_ID:$IID" --out "$TASK" --wait-seconds "$JOB_SECONDS" &
+CLAIMER=$!
+until [ -s "$TASK" ]; do
+  if [ ! -d "/proc/$CLAIMER" ] && [ ! -s "$TASK" ]; then
+    echo '[bootstrap] no activity task for this instance; the execution timeout and the cleanup end this run'
+    exit 1
+  fi
+  sleep 1
+done
+`;
+}
+
+function fetchRuntime(): string {
+  return `[ -n "$NODE" ] || { echo '[bootstrap] Node.js 20 or later is not available; the workflow will time this run out'; exit 1; }
 if ! aws s3 cp --only-show-errors "$RUNTIME_URL" "$WORK/heartbeat.js"; then
   echo '[bootstrap] could not fetch the heartbeat runtime; the workflow will time this run out'
   exit 1
-fi
-
-field() { "$NODE" -e 'const v = require(process.argv[1])[process.argv[2]]; process.stdout.write(String(v))' "$TASK" "$1"; }
-fail_run() {
-  echo "[bootstrap] $1"
-  "$NODE" "$WORK/heartbeat.js" fail --task-file "$TASK" --error '${JOB_ERRORS.BOOTSTRAP_FAILED}' --cause "$1"
-  exit 1
-}
-
-EXECUTION=$(field executionName) || fail_run 'the task document is unreadable'
-RUN_PREFIX="${RUNS_PREFIX}$EXECUTION/$ROLE_ID:$IID"
-SCRIPT=$(field script) || fail_run 'the task document has no script'
-SCRIPT_DIR=$(dirname "$SCRIPT")
-
-# The job's files: the script's folder (the whole bucket when the script is at its root), never the pipeline's own.
-if [ "$SCRIPT_DIR" = '.' ]; then
-  SRC="s3://$BUCKET/"
-  DEST="$WORK/job/"
-else
-  SRC="s3://$BUCKET/$SCRIPT_DIR/"
-  DEST="$WORK/job/$SCRIPT_DIR/"
-fi
-aws s3 cp --only-show-errors --recursive "$SRC" "$DEST" --exclude '${RESERVED_PREFIX}*' ||
-  fail_run "could not copy $SRC to the instance"
-[ -f "$WORK/job/$SCRIPT" ] || fail_run "s3://$BUCKET/$SCRIPT was not found in the bucket"
-chmod -R u+rwX "$WORK/job"
-
-cd "$WORK/job/$SCRIPT_DIR" || fail_run "cannot enter $SCRIPT_DIR"
-# The log goes up before the result: the workflow terminates the instance as soon as it has the result.
-UPLOAD_LOG="aws s3 cp --only-show-errors $LOG s3://$BUCKET/$RUN_PREFIX/output.log"
-"$NODE" "$WORK/heartbeat.js" run --task-file "$TASK" --log-file "$LOG" --before-report "$UPLOAD_LOG" -- /bin/bash "$WORK/job/$SCRIPT"
-status=$?
-echo "[bootstrap] runtime exited with status $status"
-# 64: the runtime refused its arguments or the task document, so nothing was reported yet.
-[ "$status" -eq ${CLI_EXIT.USAGE} ] && fail_run "the heartbeat runtime could not start the job (exit $status)"
-`;
+fi`;
 }

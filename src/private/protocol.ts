@@ -126,6 +126,10 @@ export const INPUT_ERRORS = {
   SCRIPT_NOT_FOUND: 'Input.ScriptNotFound',
   RESERVED_KEY: 'Input.ReservedKey',
   UNKNOWN_FIELDS: 'Input.UnknownFields',
+  CONFLICT: 'Input.ScriptAndUserInput',
+  INVALID_USER_INPUT: 'Input.InvalidUserInput',
+  USER_INPUT_TOO_LARGE: 'Input.UserInputTooLarge',
+  INVALID_ENV: 'Input.InvalidEnv',
   TOO_MANY_ARGS: 'Input.TooManyArgs',
 } as const;
 
@@ -147,5 +151,7 @@ export const CLI_EXIT = {
 export const MAX_CAUSE_CHARS = 32_768;
 /** Largest `error` SendTaskFailure accepts, in characters. */
 export const MAX_ERROR_CHARS = 256;
+/** Largest seed-style `userInput` script, in bytes: the EC2 user-data limit the AWS sample ran it under. */
+export const MAX_USER_INPUT_BYTES = 16_384;
 /** How much of the job's combined output the runtime keeps for the result (bytes). */
 export const OUTPUT_TAIL_BYTES = 4_096;

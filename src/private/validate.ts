@@ -16,7 +16,22 @@ export interface PropsToValidate {
   readonly rootVolumeSizeGiB?: number;
   readonly runArtifactsRetentionDays?: number;
   readonly osIsLinux: boolean;
+  readonly maxAttempts?: number;
+  readonly retryDelay?: Duration;
+  readonly hasNotificationTopic?: boolean;
+  readonly hasNotificationKey?: boolean;
+  readonly spotMaxPrice?: string;
+  /** The schedule's fixed input, when there is a schedule. */
+  readonly scheduleInput?: {
+    readonly script?: string;
+    readonly userInput?: string;
+    readonly args?: string[];
+    readonly env?: { [name: string]: string };
+  };
 }
+
+const MAX_ATTEMPTS = 20;
+const MAX_RETRY_DELAY_SECONDS = 86_400;
 
 /** Step Functions' own upper bound for a task's TimeoutSeconds and HeartbeatSeconds (one year). */
 const MAX_TASK_SECONDS = 31_536_000;
@@ -86,6 +101,26 @@ export function validateProps(p: PropsToValidate): void {
   ) {
     problems.push(`'runArtifactsRetention' must be a whole number of days of at least 1, got ${p.runArtifactsRetentionDays}`);
   }
+  const attempts = p.maxAttempts;
+  if (attempts !== undefined && !Token.isUnresolved(attempts) && (!Number.isInteger(attempts) || attempts < 1 || attempts > MAX_ATTEMPTS)) {
+    problems.push(`'maxAttempts' must be a whole number from 1 to ${MAX_ATTEMPTS}, got ${p.maxAttempts}`);
+  }
+  if (p.retryDelay !== undefined) {
+    const delay = secondsOf(p.retryDelay);
+    if (delay !== undefined && (!Number.isInteger(delay) || delay < 0 || delay > MAX_RETRY_DELAY_SECONDS)) {
+      problems.push(`'retryDelay' must be a whole number of seconds from 0 to 24 hours, got ${p.retryDelay.toString()}`);
+    }
+    if (delay !== undefined && delay > 0 && (p.maxAttempts ?? 1) === 1) {
+      problems.push("'retryDelay' has no effect with one attempt; set 'maxAttempts' above 1 or remove 'retryDelay'");
+    }
+  }
+  if (p.hasNotificationTopic && p.hasNotificationKey) {
+    problems.push("'notificationKey' encrypts the topic the construct creates; with 'notificationTopic', encrypt your own topic instead");
+  }
+  if (p.spotMaxPrice !== undefined && !Token.isUnresolved(p.spotMaxPrice) && !/^\d+(\.\d+)?$/.test(p.spotMaxPrice)) {
+    problems.push(`'spot.maxPrice' must be a price in USD per hour like '0.05', got '${p.spotMaxPrice}'`);
+  }
+  if (p.scheduleInput) problems.push(...checkJobInput(p.scheduleInput));
   if (!p.osIsLinux) {
     problems.push("'machineImage' must be a Linux image: the bootstrap is a bash script");
   }
@@ -93,6 +128,30 @@ export function validateProps(p: PropsToValidate): void {
   if (problems.length > 0) {
     throw new Error(`ShellScriptPipeline '${p.id}': ${problems.length === 1 ? problems[0] : '\n  - ' + problems.join('\n  - ')}`);
   }
+}
+
+/** The same rules the state machine applies to an execution's input, checked at synth for a schedule's fixed input. */
+function checkJobInput(input: NonNullable<PropsToValidate['scheduleInput']>): string[] {
+  const problems: string[] = [];
+  const has = (v: unknown) => v !== undefined;
+  if (has(input.script) === has(input.userInput)) {
+    problems.push("'schedule.input' needs exactly one of 'script' (a key in the job bucket) or 'userInput' (bash text)");
+  }
+  if (input.script !== undefined && !Token.isUnresolved(input.script)) {
+    if (input.script === '' || input.script.startsWith('pipeline/') || input.script.startsWith('/') || input.script.includes('..')) {
+      problems.push(`'schedule.input.script' must be a key in the job bucket outside 'pipeline/', without a leading '/' or '..', got '${input.script}'`);
+    }
+  }
+  if (input.userInput !== undefined && !Token.isUnresolved(input.userInput) && input.userInput === '') {
+    problems.push("'schedule.input.userInput' must not be empty");
+  }
+  if (input.args && input.args.length > 1000) problems.push(`'schedule.input.args' may hold at most 1000 strings, got ${input.args.length}`);
+  for (const name of Object.keys(input.env ?? {})) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+      problems.push(`'schedule.input.env' has '${name}', which is not an environment variable name (letters, digits and _, not starting with a digit)`);
+    }
+  }
+  return problems;
 }
 
 function secondsOf(d: Duration): number | undefined {

@@ -5,40 +5,30 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { INPUT_ERRORS, INSTANCE_TAGS, OWNER_TAG, RESERVED_PREFIX, RUNS_PREFIX, TASKS_PREFIX } from './protocol';
+import { buildInputValidation, INPUT_STATES } from './input-validation';
+import { INPUT_ERRORS, INSTANCE_TAGS, OWNER_TAG, RUNS_PREFIX, TASKS_PREFIX } from './protocol';
 
 /** The state names users see in the console and in the execution history. Part of the API: do not rename. */
 export const STATES = {
-  VALIDATE_INPUT: 'Validate input',
-  DEFAULT_ARGS: 'Default args',
-  CHECK_ARGS: 'Check args',
-  CHECK_ARG: 'Check arg',
-  ARG_OK: 'Arg is a string',
-  ARG_NOT_STRING: 'Arg is not a string',
-  INVALID_ARGS: 'Invalid args',
-  MISSING_SCRIPT: 'Missing script',
-  RESERVED_KEY: 'Reserved script key',
-  CHECK_SCRIPT: 'Check script exists',
-  SCRIPT_NOT_FOUND: 'Script not found',
-  COUNT_FIELDS: 'Collect fields',
-  COUNT_FIELDS_2: 'Count fields',
-  KNOWN_FIELDS_ONLY: 'Known fields only?',
-  UNKNOWN_FIELDS: 'Unknown fields',
-  COUNT_ARGS: 'Count args',
-  ARGS_NOT_TOO_MANY: 'Not too many args?',
-  TOO_MANY_ARGS: 'Too many args',
-  ARGS_AS_JSON: 'Args as JSON',
-  ARGS_IS_LIST: 'Args is a list?',
+  ...INPUT_STATES,
   SUBNETS: 'Subnets',
   PREPARE: 'Prepare run',
+  SCRIPT_OR_USER_INPUT: 'Script or userInput?',
+  CHECK_SCRIPT: 'Check script exists',
+  SCRIPT_NOT_FOUND: 'Script not found',
+  SPOT_OR_ON_DEMAND: 'Spot or On-Demand?',
   LAUNCH: 'Launch instance',
-  PAUSE: 'Pause for Job Completion',
+  LAUNCH_SPOT: 'Launch Spot instance',
   LAUNCH_FAILED: 'Launch failed',
   NEXT_SUBNET: 'Try the next subnet',
   LAUNCH_GAVE_UP: 'Launch gave up',
+  PAUSE: 'Pause for Job Completion',
   TERMINATE: 'Terminate instance',
   TERMINATE_FAILED: 'Terminate failed',
   DID_JOB_SUCCEED: 'Did the job succeed?',
+  TRY_AGAIN: 'Try again?',
+  WAIT_BEFORE_RETRY: 'Wait before the next attempt',
+  NEXT_ATTEMPT: 'Next attempt',
   NOTIFY_SUCCESS: 'Notify success',
   NOTIFY_FAILURE: 'Notify failure',
   SUCCEEDED: 'Succeeded',
@@ -58,8 +48,13 @@ export const LAUNCH_RETRY_ERRORS = [
   'States.Timeout',
 ] as const;
 
-/** Most arguments one execution may pass to its script. */
-export const MAX_ARGS = 1000;
+/** Spot settings the workflow needs. */
+export interface WorkflowSpot {
+  /** Highest hourly price; undefined for the On-Demand price. */
+  readonly maxPrice?: string;
+  /** Launch the last attempt On-Demand (when there is more than one attempt). */
+  readonly onDemandOnLastAttempt: boolean;
+}
 
 /** Everything the workflow needs from the construct. String values may be tokens. */
 export interface WorkflowOptions {
@@ -84,125 +79,127 @@ export interface WorkflowOptions {
   readonly rootVolumeSizeGiB?: number;
   readonly jobTimeout: Duration;
   readonly heartbeatTimeout: Duration;
+  /** Attempts per execution (1 = no retry). */
+  readonly maxAttempts: number;
+  /** Wait between a failed attempt and the next. */
+  readonly retryDelay: Duration;
+  /** Launch Spot instances; undefined for On-Demand only. */
+  readonly spot?: WorkflowSpot;
+  readonly notifyOnSuccess: boolean;
+  readonly notifyOnFailure: boolean;
+  /** Activity mode: the activity "Pause for Job Completion" waits on; undefined for the default per-instance task token. */
+  readonly activity?: sfn.IActivity;
 }
 
-/**
- * Builds the run's state machine definition:
- *
- *   Validate input → Check args → Check script exists → Prepare run → Launch instance → Pause for Job Completion
- *     → Terminate instance → Did the job succeed? → Notify success → Succeeded
- *                                                  → Notify failure → Failed
- *
- * Bad input goes straight to Notify failure → Failed before anything is launched. A launch that fails
- * goes to Notify failure (there is nothing to terminate). Every failure after the launch goes through
- * Terminate instance first, so no path leaves the instance running.
- */
 /** The definition plus the IAM statements its custom states need on the state machine role. */
 export interface Workflow {
   readonly definition: sfn.IChainable;
   readonly policies: iam.PolicyStatement[];
 }
 
+/**
+ * Builds the run's state machine definition:
+ *
+ *   Validate input (… Input.* errors → Notify failure → Failed, nothing launched)
+ *   → Subnets → Prepare run → [Check script exists] → Spot or On-Demand? → Launch (Spot) instance
+ *   → Pause for Job Completion → Terminate instance → Did the job succeed?
+ *       yes → Notify success → Succeeded
+ *       no  → Try again? → Wait before the next attempt → Next attempt → Spot or On-Demand? …
+ *                        → Notify failure → Failed
+ *
+ * A launch that fails in every subnet is a failed attempt with nothing to terminate. Every failure after
+ * a launch goes through Terminate instance first, so no path leaves an instance running.
+ */
 export function buildWorkflow(scope: Construct, o: WorkflowOptions): Workflow {
   const stack = Stack.of(scope);
   const ec2Arn = (resource: string, name: string) =>
     stack.formatArn({ service: 'ec2', resource, resourceName: name, arnFormat: ArnFormat.SLASH_RESOURCE_NAME });
+  const logUrl = sfn.JsonPath.format(
+    `s3://${o.bucket.bucketName}/${RUNS_PREFIX}{}/${o.instanceRoleId}:{}/output.log`,
+    sfn.JsonPath.executionName,
+    sfn.JsonPath.stringAt('$.instance.InstanceId'),
+  );
+  const notifyRetry: sfn.RetryProps = {
+    errors: [sfn.Errors.ALL],
+    interval: Duration.seconds(2),
+    backoffRate: 2,
+    maxAttempts: 5,
+    jitterStrategy: sfn.JitterType.FULL,
+  };
 
+  // ---- The ends ---------------------------------------------------------------------------------
   const failed = new sfn.Fail(scope, STATES.FAILED, {
     comment: 'The run failed; error and cause say why (the instance, if any, is already terminated).',
     errorPath: '$.error.Error',
     causePath: '$.error.Cause',
   });
-  const notifyFailure = new tasks.SnsPublish(scope, STATES.NOTIFY_FAILURE, {
-    topic: o.topic,
-    subject: sfn.JsonPath.format('FAILED: {}', sfn.JsonPath.executionName),
-    message: sfn.TaskInput.fromObject({
-      status: 'FAILED',
-      pipeline: o.pipelineId,
-      execution: sfn.JsonPath.executionName,
-      executionArn: sfn.JsonPath.executionId,
-      instanceId: sfn.JsonPath.stringAt('$.instance.InstanceId'),
-      error: sfn.JsonPath.stringAt('$.error.Error'),
-      cause: sfn.JsonPath.stringAt('$.error.Cause'),
-    }),
-    resultPath: sfn.JsonPath.DISCARD,
-  });
-  notifyFailure.next(failed);
+  const succeeded = new sfn.Succeed(scope, STATES.SUCCEEDED);
+  let onFailure: sfn.IChainable = failed;
+  if (o.notifyOnFailure) {
+    const notifyFailure = new tasks.SnsPublish(scope, STATES.NOTIFY_FAILURE, {
+      topic: o.topic,
+      subject: sfn.JsonPath.format('FAILED: {}', sfn.JsonPath.executionName),
+      message: sfn.TaskInput.fromObject({
+        status: 'FAILED',
+        pipeline: o.pipelineId,
+        execution: sfn.JsonPath.executionName,
+        executionArn: sfn.JsonPath.executionId,
+        attempt: sfn.JsonPath.numberAt('$.attempt'),
+        maxAttempts: o.maxAttempts,
+        instanceId: sfn.JsonPath.stringAt('$.instance.InstanceId'),
+        error: sfn.JsonPath.stringAt('$.error.Error'),
+        cause: sfn.JsonPath.stringAt('$.error.Cause'),
+        log: logUrl,
+      }),
+      resultPath: sfn.JsonPath.DISCARD,
+    });
+    // The run's status is what matters; a notification that cannot be sent after retries does not change it.
+    notifyFailure.addRetry(notifyRetry);
+    notifyFailure.addCatch(failed, { errors: [sfn.Errors.ALL], resultPath: '$.notifyError' });
+    onFailure = notifyFailure.next(failed);
+  }
+  let onSuccess: sfn.IChainable = succeeded;
+  if (o.notifyOnSuccess) {
+    const notifySuccess = new tasks.SnsPublish(scope, STATES.NOTIFY_SUCCESS, {
+      topic: o.topic,
+      subject: sfn.JsonPath.format('SUCCEEDED: {}', sfn.JsonPath.executionName),
+      message: sfn.TaskInput.fromObject({
+        status: 'SUCCEEDED',
+        pipeline: o.pipelineId,
+        execution: sfn.JsonPath.executionName,
+        executionArn: sfn.JsonPath.executionId,
+        attempt: sfn.JsonPath.numberAt('$.attempt'),
+        maxAttempts: o.maxAttempts,
+        instanceId: sfn.JsonPath.stringAt('$.instance.InstanceId'),
+        job: sfn.JsonPath.objectAt('$.job'),
+        log: logUrl,
+      }),
+      resultPath: sfn.JsonPath.DISCARD,
+    });
+    notifySuccess.addRetry(notifyRetry);
+    notifySuccess.addCatch(succeeded, { errors: [sfn.Errors.ALL], resultPath: '$.notifyError' });
+    onSuccess = notifySuccess.next(succeeded);
+  }
 
-  // Input errors replace the whole state: the input may not even be an object.
-  const inputError = (id: string, error: string, cause: string) =>
-    new sfn.Pass(scope, id, {
-      parameters: { error: { Error: error, Cause: cause }, instance: { InstanceId: 'none' } },
-    }).next(notifyFailure);
-
-  // ---- Validate input -------------------------------------------------------------------------
-  const subnetsPass = new sfn.Pass(scope, STATES.SUBNETS, {
+  // ---- Validate input, then prepare the first attempt -------------------------------------------
+  const subnets = new sfn.Pass(scope, STATES.SUBNETS, {
     comment: 'The subnets to launch in, in order of preference',
     result: sfn.Result.fromArray(o.subnetIds),
     resultPath: '$.subnets',
   });
-  const prepare = new sfn.Pass(scope, STATES.PREPARE, {
-    comment: 'Input is valid. No instance yet; the client token makes launch retries idempotent',
-    parameters: { 'InstanceId': 'none', 'ClientToken.$': 'States.UUID()', 'SubnetIndex': 0 },
-    resultPath: '$.instance',
+  const attemptState = (attempt: string | number) => ({
+    'script.$': '$.script',
+    'userInput.$': '$.userInput',
+    'args.$': '$.args',
+    'env.$': '$.env',
+    'subnets.$': '$.subnets',
+    ...(typeof attempt === 'number' ? { attempt } : { 'attempt.$': attempt }),
+    // No instance yet; the client token makes launch retries idempotent.
+    'instance': { 'InstanceId': 'none', 'ClientToken.$': 'States.UUID()', 'SubnetIndex': 0 },
   });
-
-  const missingScript = inputError(
-    STATES.MISSING_SCRIPT,
-    INPUT_ERRORS.MISSING_SCRIPT,
-    'The execution input needs "script": the key of a shell script in the job bucket, e.g. {"script": "jobs/nightly.sh", "args": ["2026-01-01"]}',
-  );
-  const reservedKey = inputError(
-    STATES.RESERVED_KEY,
-    INPUT_ERRORS.RESERVED_KEY,
-    `"script" must not be under "${RESERVED_PREFIX}", start with "/" or contain "..": that part of the bucket belongs to the pipeline`,
-  );
-  const invalidArgs = inputError(
-    STATES.INVALID_ARGS,
-    INPUT_ERRORS.INVALID_ARGS,
-    '"args" must be a list of strings, e.g. ["--date", "2026-01-01"]',
-  );
-
-  const unknownFields = inputError(
-    STATES.UNKNOWN_FIELDS,
-    INPUT_ERRORS.UNKNOWN_FIELDS,
-    'The execution input accepts only "script" and "args"; remove the other fields (a misspelt field would otherwise be ignored)',
-  );
-  const tooManyArgs = inputError(STATES.TOO_MANY_ARGS, INPUT_ERRORS.TOO_MANY_ARGS, `"args" may hold at most ${MAX_ARGS} strings`);
-  const countFields = new sfn.Pass(scope, STATES.COUNT_FIELDS, {
-    parameters: { 'values.$': '$.*' },
-    resultPath: '$.fieldCheck',
-  });
-
-  const checkArgs = new sfn.Map(scope, STATES.CHECK_ARGS, {
-    comment: 'Fails unless every element of args is a string',
-    itemsPath: '$.args',
-    maxConcurrency: 1,
-    resultPath: sfn.JsonPath.DISCARD,
-  });
-  checkArgs.itemProcessor(
-    new sfn.Choice(scope, STATES.CHECK_ARG)
-      .when(sfn.Condition.isString('$'), new sfn.Pass(scope, STATES.ARG_OK))
-      .otherwise(new sfn.Fail(scope, STATES.ARG_NOT_STRING, { error: INPUT_ERRORS.INVALID_ARGS, cause: 'an arg is not a string' })),
-  );
-  checkArgs.addCatch(invalidArgs, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
-
-  // Choice rules cannot tell a list from an object, but the list's JSON text starts with "[".
-  const argsAsJson = new sfn.Pass(scope, STATES.ARGS_AS_JSON, {
-    parameters: { 'json.$': 'States.JsonToString($.args)' },
-    resultPath: '$.argsCheck',
-  }).next(
-    new sfn.Choice(scope, STATES.ARGS_IS_LIST)
-      .when(
-        sfn.Condition.stringMatches('$.argsCheck.json', '[*'),
-        new sfn.Pass(scope, STATES.COUNT_ARGS, { parameters: { 'count.$': 'States.ArrayLength($.args)' }, resultPath: '$.argsCheck' }).next(
-          new sfn.Choice(scope, STATES.ARGS_NOT_TOO_MANY)
-            .when(sfn.Condition.numberGreaterThan('$.argsCheck.count', MAX_ARGS), tooManyArgs)
-            .otherwise(checkArgs),
-        ),
-      )
-      .otherwise(invalidArgs),
-  );
+  const prepare = new sfn.Pass(scope, STATES.PREPARE, { comment: 'Input is valid: the first attempt', parameters: attemptState(1) });
+  const validation = buildInputValidation(scope, subnets, onFailure);
+  subnets.next(prepare);
 
   // ---- Check the script exists (before paying for an instance) --------------------------------
   const scriptNotFound = new sfn.Pass(scope, STATES.SCRIPT_NOT_FOUND, {
@@ -215,8 +212,7 @@ export function buildWorkflow(scope: Construct, o: WorkflowOptions): Workflow {
       ),
     },
     resultPath: '$.error',
-  }).next(notifyFailure);
-
+  }).next(onFailure);
   const checkScript = new tasks.CallAwsService(scope, STATES.CHECK_SCRIPT, {
     service: 's3',
     action: 'headObject',
@@ -233,45 +229,54 @@ export function buildWorkflow(scope: Construct, o: WorkflowOptions): Workflow {
     { Key: INSTANCE_TAGS.EXECUTION, Value: sfn.JsonPath.executionName },
     { Key: 'Name', Value: sfn.JsonPath.format('{}/{}', o.pipelineId, sfn.JsonPath.executionName) },
   ];
-  const launch = new tasks.CallAwsService(scope, STATES.LAUNCH, {
-    comment: 'Request-response RunInstances: the instance ID goes into the state so every later path can terminate it',
-    service: 'ec2',
-    action: 'runInstances',
-    parameters: {
-      ImageId: o.imageId,
-      InstanceType: o.instanceType,
-      MinCount: 1,
-      MaxCount: 1,
-      ClientToken: sfn.JsonPath.stringAt('$.instance.ClientToken'),
-      IamInstanceProfile: { Arn: o.instanceProfileArn },
-      UserData: o.userDataPlaceholder,
-      InstanceInitiatedShutdownBehavior: 'terminate',
-      MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled', HttpPutResponseHopLimit: 1 },
-      NetworkInterfaces: [
-        {
-          DeviceIndex: 0,
-          SubnetId: sfn.JsonPath.arrayGetItem(sfn.JsonPath.listAt('$.subnets'), sfn.JsonPath.numberAt('$.instance.SubnetIndex')),
-          Groups: [o.securityGroupId],
-          AssociatePublicIpAddress: o.assignPublicIp,
+  const launchParameters = (spot: boolean) => ({
+    ImageId: o.imageId,
+    InstanceType: o.instanceType,
+    MinCount: 1,
+    MaxCount: 1,
+    ClientToken: sfn.JsonPath.stringAt('$.instance.ClientToken'),
+    IamInstanceProfile: { Arn: o.instanceProfileArn },
+    UserData: o.userDataPlaceholder,
+    InstanceInitiatedShutdownBehavior: 'terminate',
+    MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled', HttpPutResponseHopLimit: 1 },
+    NetworkInterfaces: [
+      {
+        DeviceIndex: 0,
+        SubnetId: sfn.JsonPath.arrayGetItem(sfn.JsonPath.listAt('$.subnets'), sfn.JsonPath.numberAt('$.instance.SubnetIndex')),
+        Groups: [o.securityGroupId],
+        AssociatePublicIpAddress: o.assignPublicIp,
+        DeleteOnTermination: true,
+      },
+    ],
+    BlockDeviceMappings: [
+      {
+        DeviceName: o.rootDeviceName,
+        Ebs: {
+          Encrypted: true,
           DeleteOnTermination: true,
+          VolumeType: 'gp3',
+          ...(o.rootVolumeSizeGiB !== undefined ? { VolumeSize: o.rootVolumeSizeGiB } : {}),
         },
-      ],
-      BlockDeviceMappings: [
-        {
-          DeviceName: o.rootDeviceName,
-          Ebs: {
-            Encrypted: true,
-            DeleteOnTermination: true,
-            VolumeType: 'gp3',
-            ...(o.rootVolumeSizeGiB !== undefined ? { VolumeSize: o.rootVolumeSizeGiB } : {}),
+      },
+    ],
+    TagSpecifications: [
+      { ResourceType: 'instance', Tags: tags },
+      { ResourceType: 'volume', Tags: tags },
+    ],
+    ...(spot
+      ? {
+        InstanceMarketOptions: {
+          MarketType: 'spot',
+          SpotOptions: {
+            SpotInstanceType: 'one-time',
+            InstanceInterruptionBehavior: 'terminate',
+            ...(o.spot?.maxPrice !== undefined ? { MaxPrice: o.spot.maxPrice } : {}),
           },
         },
-      ],
-      TagSpecifications: [
-        { ResourceType: 'instance', Tags: tags },
-        { ResourceType: 'volume', Tags: tags },
-      ],
-    },
+      }
+      : {}),
+  });
+  const launchIam = {
     iamResources: [
       ec2Arn('volume', '*'),
       ec2Arn('network-interface', '*'),
@@ -297,19 +302,40 @@ export function buildWorkflow(scope: Construct, o: WorkflowOptions): Workflow {
         conditions: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } },
       }),
     ],
-    resultSelector: { 'InstanceId.$': '$.Instances[0].InstanceId' },
-    resultPath: '$.instance',
-    taskTimeout: sfn.Timeout.duration(Duration.minutes(2)),
-  });
-  // Capacity and throttling errors are worth another try; the client token makes a retry return the
-  // instance of an earlier attempt that did launch instead of starting a second one.
-  launch.addRetry({
-    errors: [...LAUNCH_RETRY_ERRORS],
-    interval: Duration.seconds(5),
-    backoffRate: 2,
-    maxAttempts: 3,
-    jitterStrategy: sfn.JitterType.FULL,
-  });
+  };
+  const launchTask = (id: string, spot: boolean) => {
+    const task = new tasks.CallAwsService(scope, id, {
+      comment: 'Request-response RunInstances: the instance ID goes into the state so every later path can terminate it',
+      service: 'ec2',
+      action: 'runInstances',
+      parameters: launchParameters(spot),
+      ...launchIam,
+      resultSelector: { 'InstanceId.$': '$.Instances[0].InstanceId' },
+      resultPath: '$.instance',
+      taskTimeout: sfn.Timeout.duration(Duration.minutes(2)),
+    });
+    // Capacity and throttling errors are worth another try; the client token makes a retry return the
+    // instance of an earlier try that did launch instead of starting a second one.
+    task.addRetry({
+      errors: [...LAUNCH_RETRY_ERRORS],
+      interval: Duration.seconds(5),
+      backoffRate: 2,
+      maxAttempts: 3,
+      jitterStrategy: sfn.JitterType.FULL,
+    });
+    return task;
+  };
+  // On-Demand unless Spot is on; with Spot, On-Demand only for the last of several attempts (if asked).
+  const onDemandToo = !o.spot || (o.spot.onDemandOnLastAttempt && o.maxAttempts > 1);
+  const launch = onDemandToo ? launchTask(STATES.LAUNCH, false) : undefined;
+  const launchSpot = o.spot ? launchTask(STATES.LAUNCH_SPOT, true) : undefined;
+  const chooseMarket: sfn.IChainable =
+    launch && launchSpot
+      ? new sfn.Choice(scope, STATES.SPOT_OR_ON_DEMAND)
+        .when(sfn.Condition.numberGreaterThanEquals('$.attempt', o.maxAttempts), launch)
+        .otherwise(launchSpot)
+      : (launch ?? launchSpot)!;
+
   // Capacity is per AZ: when a subnet's AZ has none left, try the next subnet before giving up.
   const nextSubnet = new sfn.Pass(scope, STATES.NEXT_SUBNET, {
     comment: 'A fresh client token: this is a new launch, in another subnet',
@@ -319,54 +345,72 @@ export function buildWorkflow(scope: Construct, o: WorkflowOptions): Workflow {
       'SubnetIndex.$': 'States.MathAdd($.instance.SubnetIndex, 1)',
     },
     resultPath: '$.instance',
-  }).next(launch);
+  }).next(chooseMarket);
   const capacityShort = sfn.Condition.or(
     sfn.Condition.stringEquals('$.launchError.Error', 'Ec2.InsufficientInstanceCapacityException'),
     sfn.Condition.stringMatches('$.launchError.Cause', '*InsufficientInstanceCapacity*'),
     sfn.Condition.stringMatches('$.launchError.Cause', '*Unsupported*'),
+    sfn.Condition.stringMatches('$.launchError.Cause', '*SpotMaxPriceTooLow*'),
+    sfn.Condition.stringMatches('$.launchError.Cause', '*MaxSpotInstanceCountExceeded*'),
   );
-  // Only a launch that failed for good becomes the run's error ($.error is what later states test).
+  // Only a launch that failed in every subnet becomes the attempt's error ($.error is what later states test).
   const launchGaveUp = new sfn.Pass(scope, STATES.LAUNCH_GAVE_UP, {
     parameters: { 'Error.$': '$.launchError.Error', 'Cause.$': '$.launchError.Cause' },
     resultPath: '$.error',
-  }).next(notifyFailure);
+  });
   const launchFailed = new sfn.Choice(scope, STATES.LAUNCH_FAILED)
     .when(sfn.Condition.and(capacityShort, sfn.Condition.numberLessThan('$.instance.SubnetIndex', o.subnetIds.length - 1)), nextSubnet)
     .otherwise(launchGaveUp);
-  launch.addCatch(launchFailed, { errors: [sfn.Errors.ALL], resultPath: '$.launchError' });
+  for (const l of [launch, launchSpot]) l?.addCatch(launchFailed, { errors: [sfn.Errors.ALL], resultPath: '$.launchError' });
 
   // ---- Pause for Job Completion ---------------------------------------------------------------
-  // The per-execution task token goes into an object only this instance's role session can read
-  // (the object's owner tag must equal the reader's aws:userid, "<RoleId>:<InstanceId>").
-  const ownerTag = sfn.JsonPath.format(`${OWNER_TAG}={}:{}`, o.instanceRoleId, sfn.JsonPath.stringAt('$.instance.InstanceId'));
-  const pause = new tasks.CallAwsService(scope, STATES.PAUSE, {
-    comment: 'Hands this execution\'s task token to its own instance, then waits for the job to report',
-    service: 's3',
-    action: 'putObject',
-    integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
-    parameters: {
-      Bucket: o.bucket.bucketName,
-      Key: sfn.JsonPath.format(`${TASKS_PREFIX}{}.json`, sfn.JsonPath.stringAt('$.instance.InstanceId')),
-      ContentType: 'application/json',
-      Tagging: ownerTag,
-      Body: {
-        taskToken: sfn.JsonPath.taskToken,
-        executionArn: sfn.JsonPath.executionId,
-        executionName: sfn.JsonPath.executionName,
-        script: sfn.JsonPath.stringAt('$.script'),
-        args: sfn.JsonPath.listAt('$.args'),
-        heartbeatSeconds: o.heartbeatTimeout.toSeconds(),
+  const taskFields = {
+    executionArn: sfn.JsonPath.executionId,
+    executionName: sfn.JsonPath.executionName,
+    script: sfn.JsonPath.stringAt('$.script'),
+    userInput: sfn.JsonPath.stringAt('$.userInput'),
+    args: sfn.JsonPath.listAt('$.args'),
+    env: sfn.JsonPath.objectAt('$.env'),
+    attempt: sfn.JsonPath.numberAt('$.attempt'),
+    heartbeatSeconds: o.heartbeatTimeout.toSeconds(),
+  };
+  let pause: sfn.TaskStateBase;
+  if (o.activity) {
+    // Activity mode (seed compatible): the task names its instance; a worker that draws another
+    // instance's task hands it over through the bucket (see the heartbeat runtime).
+    pause = new tasks.StepFunctionsInvokeActivity(scope, STATES.PAUSE, {
+      comment: 'Schedules an activity task naming this execution\'s instance, then waits for the job to report',
+      activity: o.activity,
+      parameters: { instanceId: sfn.JsonPath.stringAt('$.instance.InstanceId'), ...taskFields },
+      heartbeatTimeout: sfn.Timeout.duration(o.heartbeatTimeout),
+      taskTimeout: sfn.Timeout.duration(o.jobTimeout),
+      resultPath: '$.job',
+    });
+  } else {
+    // The per-execution task token goes into an object only this instance's role session can read
+    // (the object's owner tag must equal the reader's aws:userid, "<RoleId>:<InstanceId>").
+    pause = new tasks.CallAwsService(scope, STATES.PAUSE, {
+      comment: 'Hands this execution\'s task token to its own instance, then waits for the job to report',
+      service: 's3',
+      action: 'putObject',
+      integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+      parameters: {
+        Bucket: o.bucket.bucketName,
+        Key: sfn.JsonPath.format(`${TASKS_PREFIX}{}.json`, sfn.JsonPath.stringAt('$.instance.InstanceId')),
+        ContentType: 'application/json',
+        Tagging: sfn.JsonPath.format(`${OWNER_TAG}={}:{}`, o.instanceRoleId, sfn.JsonPath.stringAt('$.instance.InstanceId')),
+        Body: { taskToken: sfn.JsonPath.taskToken, ...taskFields },
       },
-    },
-    iamAction: 's3:PutObject',
-    iamResources: [o.bucket.arnForObjects(`${TASKS_PREFIX}*`)],
-    additionalIamStatements: [
-      new iam.PolicyStatement({ actions: ['s3:PutObjectTagging'], resources: [o.bucket.arnForObjects(`${TASKS_PREFIX}*`)] }),
-    ],
-    heartbeatTimeout: sfn.Timeout.duration(o.heartbeatTimeout),
-    taskTimeout: sfn.Timeout.duration(o.jobTimeout),
-    resultPath: '$.job',
-  });
+      iamAction: 's3:PutObject',
+      iamResources: [o.bucket.arnForObjects(`${TASKS_PREFIX}*`)],
+      additionalIamStatements: [
+        new iam.PolicyStatement({ actions: ['s3:PutObjectTagging'], resources: [o.bucket.arnForObjects(`${TASKS_PREFIX}*`)] }),
+      ],
+      heartbeatTimeout: sfn.Timeout.duration(o.heartbeatTimeout),
+      taskTimeout: sfn.Timeout.duration(o.jobTimeout),
+      resultPath: '$.job',
+    });
+  }
 
   // ---- Terminate, then report -----------------------------------------------------------------
   // A custom state so its IAM statement can carry the tag condition: TerminateInstances is only
@@ -390,7 +434,7 @@ export function buildWorkflow(scope: Construct, o: WorkflowOptions): Workflow {
   });
   const terminateFailed = new sfn.Pass(scope, STATES.TERMINATE_FAILED, {
     parameters: {
-      Error: 'Terminate.Failed',
+      Error: TERMINATE_FAILED_ERROR,
       Cause: sfn.JsonPath.format(
         'Instance {} could not be terminated ({}); it powers itself off at its hard cap. Check it in the EC2 console.',
         sfn.JsonPath.stringAt('$.instance.InstanceId'),
@@ -408,74 +452,43 @@ export function buildWorkflow(scope: Construct, o: WorkflowOptions): Workflow {
     }),
   ];
 
-  const notifySuccess = new tasks.SnsPublish(scope, STATES.NOTIFY_SUCCESS, {
-    topic: o.topic,
-    subject: sfn.JsonPath.format('SUCCEEDED: {}', sfn.JsonPath.executionName),
-    message: sfn.TaskInput.fromObject({
-      status: 'SUCCEEDED',
-      pipeline: o.pipelineId,
-      execution: sfn.JsonPath.executionName,
-      executionArn: sfn.JsonPath.executionId,
-      instanceId: sfn.JsonPath.stringAt('$.instance.InstanceId'),
-      job: sfn.JsonPath.objectAt('$.job'),
-      log: sfn.JsonPath.format(
-        `s3://${o.bucket.bucketName}/${RUNS_PREFIX}{}/${o.instanceRoleId}:{}/output.log`,
-        sfn.JsonPath.executionName,
-        sfn.JsonPath.stringAt('$.instance.InstanceId'),
-      ),
-    }),
-    resultPath: sfn.JsonPath.DISCARD,
-  });
+  // ---- Attempts -------------------------------------------------------------------------------
+  // A failed attempt has terminated its instance (or never had one); the next attempt launches a fresh one.
+  // An instance that could not be terminated ends the run: starting another would only add to the problem.
+  let tryAgain: sfn.IChainable = onFailure;
+  if (o.maxAttempts > 1) {
+    const nextAttempt = new sfn.Pass(scope, STATES.NEXT_ATTEMPT, {
+      comment: 'Keeps the input; a fresh instance; remembers why the previous attempt failed',
+      parameters: { ...attemptState('States.MathAdd($.attempt, 1)'), 'previousError.$': '$.error' },
+    }).next(chooseMarket);
+    tryAgain = new sfn.Choice(scope, STATES.TRY_AGAIN)
+      .when(
+        sfn.Condition.and(
+          sfn.Condition.numberLessThan('$.attempt', o.maxAttempts),
+          sfn.Condition.not(sfn.Condition.stringEquals('$.error.Error', TERMINATE_FAILED_ERROR)),
+        ),
+        new sfn.Wait(scope, STATES.WAIT_BEFORE_RETRY, { time: sfn.WaitTime.duration(o.retryDelay) }).next(nextAttempt),
+      )
+      .otherwise(onFailure);
+  }
+  launchGaveUp.next(tryAgain);
+  terminateFailed.next(tryAgain);
 
-  const didSucceed = new sfn.Choice(scope, STATES.DID_JOB_SUCCEED)
-    .when(sfn.Condition.isPresent('$.error'), notifyFailure)
-    .otherwise(notifySuccess.next(new sfn.Succeed(scope, STATES.SUCCEEDED)));
+  const didSucceed = new sfn.Choice(scope, STATES.DID_JOB_SUCCEED).when(sfn.Condition.isPresent('$.error'), tryAgain).otherwise(onSuccess);
 
   pause.addCatch(terminate, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
-
-  const validate = new sfn.Choice(scope, STATES.VALIDATE_INPUT, {
-    comment: 'Execution input: {"script": "<key in the job bucket>", "args": ["..."]}',
-  })
-    .when(sfn.Condition.not(sfn.Condition.and(sfn.Condition.isPresent('$.script'), sfn.Condition.isString('$.script'))), missingScript)
-    .when(
-      sfn.Condition.or(
-        sfn.Condition.stringEquals('$.script', ''),
-        sfn.Condition.stringMatches('$.script', `${RESERVED_PREFIX}*`),
-        sfn.Condition.stringMatches('$.script', '/*'),
-        sfn.Condition.stringMatches('$.script', '*..*'),
-      ),
-      reservedKey,
-    )
-    .otherwise(countFields);
-
-  // Choice rules cannot list an object's keys, but "$.*" collects its values: count them.
-  countFields
-    .next(new sfn.Pass(scope, STATES.COUNT_FIELDS_2, { parameters: { 'count.$': 'States.ArrayLength($.fieldCheck.values)' }, resultPath: '$.fieldCheck' }))
-    .next(
-      new sfn.Choice(scope, STATES.KNOWN_FIELDS_ONLY)
-        .when(
-          sfn.Condition.or(
-            sfn.Condition.and(sfn.Condition.isPresent('$.args'), sfn.Condition.numberGreaterThan('$.fieldCheck.count', 2)),
-            sfn.Condition.and(sfn.Condition.not(sfn.Condition.isPresent('$.args')), sfn.Condition.numberGreaterThan('$.fieldCheck.count', 1)),
-          ),
-          unknownFields,
-        )
-        .when(
-          // Not(IsPresent) rather than IsPresent:false, which some ASL interpreters get wrong.
-          sfn.Condition.not(sfn.Condition.isPresent('$.args')),
-          new sfn.Pass(scope, STATES.DEFAULT_ARGS, { result: sfn.Result.fromArray([]), resultPath: '$.args' }).next(checkArgs),
-        )
-        .otherwise(argsAsJson),
-    );
-
-  checkArgs.next(subnetsPass);
-  prepare.next(checkScript);
-  checkScript.next(launch);
-  subnetsPass.next(prepare);
-  launch.next(pause);
+  prepare.next(
+    new sfn.Choice(scope, STATES.SCRIPT_OR_USER_INPUT)
+      .when(sfn.Condition.stringEquals('$.script', ''), chooseMarket)
+      .otherwise(checkScript.next(chooseMarket)),
+  );
+  launch?.next(pause);
+  launchSpot?.next(pause);
   pause.next(terminate);
   terminate.next(didSucceed);
-  terminateFailed.next(notifyFailure);
 
-  return { definition: validate, policies };
+  return { definition: validation, policies };
 }
+
+/** The error of a run whose instance could not be terminated. */
+export const TERMINATE_FAILED_ERROR = 'Terminate.Failed';

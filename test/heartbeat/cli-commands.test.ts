@@ -112,6 +112,8 @@ describe('usage errors', () => {
     ['bad heartbeat seconds', ['run', '--heartbeat-seconds', 'soon', '--', 'true'], { SSP_TASK_TOKEN: 't' }, /--heartbeat-seconds must be a positive number/],
     ['missing task file', ['run', '--task-file', '/nonexistent/task.json', '--', 'true'], {}, /cannot read task document \/nonexistent\/task.json/],
     ['stray argument to fail', ['fail', 'oops'], { SSP_TASK_TOKEN: 't' }, /unexpected argument "oops"/],
+    ['claim-activity without options', ['claim-activity'], {}, /claim-activity: --activity-arn is required/],
+    ['claim-activity with a run option', ['claim-activity', '--task-file', 'x'], {}, /unknown option --task-file for "claim-activity"/],
   ];
 
   test.each(cases)('%s: exit USAGE with a clear message', async (_name, args, env, message) => {
@@ -136,15 +138,18 @@ describe('usage errors', () => {
     expect(res.code).toBe(CLI_EXIT.OK);
     expect(res.stdout).toContain('heartbeat.js run [--task-file FILE]');
     expect(res.stdout).toContain('heartbeat.js fail');
+    expect(res.stdout).toContain('heartbeat.js claim-activity --activity-arn ARN --instance-id IID --bucket BUCKET');
+    expect(res.stdout).toContain('SSP_OUTCOME=succeeded or failed');
   });
 });
 
 test('require()d, the bundle exports the library API and runs nothing', () => {
   const script = `const m = require(${JSON.stringify(BUNDLE)});
-    console.log(JSON.stringify(['TaskReporter', 'runJob', 'readTaskDocument', 'TaskLostError'].map((k) => typeof m[k])));`;
+    console.log(JSON.stringify(['TaskReporter', 'runJob', 'readTaskDocument', 'TaskLostError', 'claimActivityTask', 'ActivityClaimError', 'checkJobEnv']
+      .map((k) => typeof m[k])));`;
   const res = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20_000 });
   expect(res.status).toBe(0);
-  expect(JSON.parse(res.stdout.trim())).toEqual(['function', 'function', 'function', 'function']);
+  expect(JSON.parse(res.stdout.trim())).toEqual(Array(7).fill('function'));
   expect(res.stderr).not.toContain('Usage');
   expect(res.stderr).not.toContain('[heartbeat]');
 });

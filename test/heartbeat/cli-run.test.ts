@@ -239,3 +239,75 @@ describe('--before-report (the bootstrap uploads the log with it, before the ins
     expect(sfn.finalsFor(token)).toHaveLength(0);
   });
 });
+
+describe('the task document\'s env and attempt', () => {
+  test('the job sees the env variables on top of the process env; SSP_* always win; attempt sets SSP_ATTEMPT', async () => {
+    const dir = tmpDir();
+    const token = sfn.addToken();
+    const task = writeTask(dir, token, {
+      env: { GREETING: 'hello world', EMPTY: '', HOME: '/from/task', SSP_EXECUTION_NAME: 'spoofed', SSP_ATTEMPT: '99' },
+      attempt: 3,
+    });
+    const script = writeScript(dir, 'echo "$GREETING|${EMPTY-unset}|$HOME|$SSP_EXECUTION_NAME|$SSP_ATTEMPT|$FROM_PROCESS"');
+    const res = await runCli(['run', '--task-file', task, '--', 'bash', script], cliEnv(sfn.url, { FROM_PROCESS: 'kept' }));
+    expect(res.code).toBe(CLI_EXIT.OK);
+    expect(sfn.finalsFor(token)[0].output.outputTail).toBe('hello world||/from/task|exec-1|3|kept\n');
+  });
+
+  test('without attempt (and env) in the document, SSP_ATTEMPT is not set', async () => {
+    const dir = tmpDir();
+    const token = sfn.addToken();
+    const res = await runCli(['run', '--task-file', writeTask(dir, token), '--', 'bash', '-c', 'echo "[${SSP_ATTEMPT-unset}]"'], cliEnv(sfn.url));
+    expect(res.code).toBe(CLI_EXIT.OK);
+    expect(sfn.finalsFor(token)[0].output.outputTail).toBe('[unset]\n');
+  });
+
+  test.each([
+    ['a bad name', { 'GOOD': 'x', '1BAD': 'y' }, '1BAD', /env name "1BAD" is not a valid environment variable name/],
+    ['a name with a dash', { 'MY-VAR': 'y' }, 'MY-VAR', /env name "MY-VAR" is not a valid/],
+    ['a non-string value', { COUNT: 3 }, 'COUNT', /env value of COUNT must be a string, got a number/],
+    ['a NUL in a value', { NUL: 'a\u0000b' }, 'NUL', /env value of NUL contains a NUL character/],
+    ['an array instead of an object', ['A=1'], undefined, /"env" must be an object of string values, got an array/],
+  ])('%s: Job.InvalidEnv after claiming the token, the job never runs', async (_name, env, badName, message) => {
+    const dir = tmpDir();
+    const token = sfn.addToken();
+    const marker = path.join(dir, 'ran');
+    const task = path.join(dir, 'task.json');
+    fs.writeFileSync(task, JSON.stringify({
+      taskToken: token, executionArn: 'arn:aws:states:eu-west-3:123456789012:execution:P:e', executionName: 'e', script: 'jobs/a.sh', args: [], heartbeatSeconds: 5, env,
+    }));
+    const res = await runCli(['run', '--task-file', task, '--', 'touch', marker], cliEnv(sfn.url));
+
+    expect(res.code).toBe(CLI_EXIT.JOB_FAILED);
+    expect(fs.existsSync(marker)).toBe(false);
+    const calls = sfn.callsFor(undefined, token);
+    expect(calls.map((c) => c.action)).toEqual(['SendTaskHeartbeat', 'SendTaskFailure']);
+    const [final] = sfn.finalsFor(token);
+    expect(final.error).toBe(JOB_ERRORS.INVALID_ENV);
+    const cause = JSON.parse(final.cause!);
+    expect(cause.message).toMatch(message);
+    expect(cause.name).toBe(badName);
+    // Values are never echoed: they may be secrets.
+    expect(final.cause).not.toContain('"y"');
+    expect(res.stderr).toMatch(message);
+  });
+});
+
+test('--before-report gets SSP_OUTCOME: succeeded or failed (also for Job.InvalidEnv)', async () => {
+  for (const [overrides, command, expected] of [
+    [{}, ['true'], 'succeeded'],
+    [{}, ['false'], 'failed'],
+    [{ env: { 'BAD NAME': 'x' } }, ['true'], 'failed'],
+  ] as const) {
+    const dir = tmpDir();
+    const token = sfn.addToken();
+    const seen = path.join(dir, 'outcome');
+    const res = await runCli(
+      ['run', '--task-file', writeTask(dir, token, overrides), '--before-report', `printf %s "$SSP_OUTCOME" > '${seen}'`, '--', ...command],
+      cliEnv(sfn.url, { SSP_OUTCOME: 'inherited' }),
+    );
+    expect(res.code).toBe(expected === 'succeeded' ? CLI_EXIT.OK : CLI_EXIT.JOB_FAILED);
+    expect(fs.readFileSync(seen, 'utf8')).toBe(expected);
+    expect(sfn.finalsFor(token)[0].state).toBe(expected);
+  }
+});

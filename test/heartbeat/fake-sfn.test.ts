@@ -3,7 +3,7 @@
  * other suites rely on it answering like AWS.
  */
 import * as http from 'http';
-import { SendTaskFailureCommand, SendTaskHeartbeatCommand, SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { GetActivityTaskCommand, SendTaskFailureCommand, SendTaskHeartbeatCommand, SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { FakeStepFunctions } from '../support/fake-sfn';
 
 let sfn: FakeStepFunctions;
@@ -112,4 +112,63 @@ test('unsigned requests are refused; waitForCall sees them', async () => {
   });
   expect(status).toBe(400);
   expect((await waiting).errorType).toBe('MissingAuthenticationTokenException');
+});
+
+describe('activities', () => {
+  const arn = 'arn:aws:states:us-west-2:1:activity:jobs';
+  const poll = (workerName: string, activityArn = arn) => client.send(new GetActivityTaskCommand({ activityArn, workerName }));
+
+  test('a poll with nothing queued is held for activityPollHoldMs, then answered empty', async () => {
+    sfn.activityPollHoldMs = 250;
+    const t0 = Date.now();
+    const out = await poll('w-1');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(240);
+    expect(out.taskToken).toBeUndefined();
+    expect(sfn.callsFor('GetActivityTask').at(-1)).toMatchObject({ status: 200, body: { activityArn: arn, workerName: 'w-1' } });
+    expect(await errorName(client.send(new GetActivityTaskCommand({ activityArn: '' })))).toBe('ValidationException');
+  });
+
+  test('tasks go first-in first-out to whichever poll asks first, across pollers and only for their activity', async () => {
+    sfn.activityPollHoldMs = 5_000;
+    const queued = sfn.addActivityTask(arn, { n: 0 });
+    expect(sfn.queuedActivityTasks(arn)).toBe(1);
+    // Queued before anyone polls: the first poll gets it at once.
+    expect(await poll('w-0')).toEqual(expect.objectContaining({ taskToken: queued, input: '{"n":0}' }));
+
+    const p1 = poll('w-1');
+    await new Promise((r) => setTimeout(r, 100));
+    const p2 = poll('w-2');
+    const other = poll('w-x', `${arn}-other`);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(sfn.waitingPollCount()).toBe(3);
+    expect(sfn.waitingPollCount('w-2')).toBe(1);
+    const t1 = sfn.addActivityTask(arn, 'first', 'tok-first');
+    const t2 = sfn.addActivityTask(arn, 'second');
+    expect((await p1).taskToken).toBe(t1);
+    expect((await p2)).toEqual(expect.objectContaining({ taskToken: t2, input: 'second' }));
+    expect(sfn.draws.slice(-2).map((d) => [d.workerName, d.token])).toEqual([['w-1', 'tok-first'], ['w-2', t2]]);
+    sfn.activityPollHoldMs = 100;
+    const t3 = sfn.addActivityTask(`${arn}-other`, 'x');
+    expect((await other).taskToken).toBe(t3);
+    expect(sfn.abandonedPolls).toBe(0);
+  });
+
+  test('a drawn task\'s heartbeat timer starts when it is drawn; a poll dropped by its client is counted', async () => {
+    sfn.activityPollHoldMs = 5_000;
+    const token = sfn.addActivityTask(arn, '{}', undefined, { heartbeatSeconds: 0.2 });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(sfn.tokenState(token)).toBe('open');
+    expect((await poll('w-1')).taskToken).toBe(token);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(sfn.tokenState(token)).toBe('timed-out');
+
+    const abort = new AbortController();
+    const dropped = client.send(new GetActivityTaskCommand({ activityArn: arn, workerName: 'w-gone' }), { abortSignal: abort.signal }).catch((e) => e.name);
+    await new Promise((r) => setTimeout(r, 100));
+    abort.abort();
+    expect(await dropped).toBe('AbortError');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(sfn.abandonedPolls).toBe(1);
+    expect(sfn.waitingPollCount()).toBe(0);
+  });
 });

@@ -6,6 +6,11 @@
  * static credentials. It records every call, tracks task tokens (open / succeeded / failed / timed-out),
  * answers like AWS does for unknown and closed tokens, validates the SendTask* limits, and can inject faults.
  *
+ * Activities: {@link FakeStepFunctions.addActivityTask} queues a task; `GetActivityTask` long-polls (held up to
+ * `activityPollHoldMs`, then answered `{}`) and hands tasks out first-in first-out to whichever poller asks first
+ * (as AWS does: any poller gets any task). Draws are recorded in {@link FakeStepFunctions.draws}; a poll whose
+ * connection closes before its answer is counted in {@link FakeStepFunctions.abandonedPolls}.
+ *
  * ```ts
  * const sfn = new FakeStepFunctions();
  * await sfn.start();
@@ -43,6 +48,21 @@ export interface RecordedCall {
   status: number;
   /** The short error type answered (e.g. `TaskTimedOut`), if the answer was an error. */
   errorType?: string;
+  /** GetActivityTask: the task token it was answered with (none for an empty answer). */
+  drawnToken?: string;
+  /** GetActivityTask: when it was answered (`Date.now()`). */
+  answeredAt?: number;
+}
+
+/** One activity task handed out by GetActivityTask. */
+export interface ActivityDraw {
+  readonly activityArn: string;
+  readonly token: string;
+  /** The `input` string the task was queued with. */
+  readonly input: string;
+  /** The poll's `workerName`. */
+  readonly workerName?: string;
+  readonly time: number;
 }
 
 /** A final result (SendTaskSuccess / SendTaskFailure) the fake accepted. */
@@ -102,6 +122,8 @@ export interface FakeStepFunctionsOptions {
   readonly unknownTokenError?: 'InvalidToken' | 'TaskDoesNotExist' | 'TaskTimedOut';
   /** Artificial delay before every answer (ms). Default 0. */
   readonly latencyMs?: number;
+  /** How long a GetActivityTask long poll is held when no task is queued, before `{}` is answered (ms). Default 300. */
+  readonly activityPollHoldMs?: number;
 }
 
 /** `SendTaskFailure` / `SendTaskSuccess` limits, as documented for the Step Functions API. */
@@ -126,18 +148,39 @@ interface ActiveFault extends FaultRule {
   remaining: number;
 }
 
+interface QueuedActivityTask {
+  readonly activityArn: string;
+  readonly token: string;
+  readonly input: string;
+}
+
+interface WaitingPoll {
+  readonly activityArn: string;
+  readonly call: RecordedCall;
+  readonly res: http.ServerResponse;
+  readonly timer: NodeJS.Timeout;
+}
+
 /** A local fake of the Step Functions task-token API. */
 export class FakeStepFunctions {
   /** Every request received, in order. */
   public readonly calls: RecordedCall[] = [];
   /** Every final result accepted, in order. */
   public readonly finals: FinalResult[] = [];
+  /** Every activity task handed out, in order. */
+  public readonly draws: ActivityDraw[] = [];
+  /** GetActivityTask polls whose connection closed before they were answered (a client that dropped a poll). */
+  public abandonedPolls = 0;
+  /** How long a GetActivityTask poll is held when nothing is queued (ms); may be changed at any time. */
+  public activityPollHoldMs: number;
 
   private readonly server: http.Server;
   private readonly tokens = new Map<string, TokenEntry>();
   private faults: ActiveFault[] = [];
   private readonly hanging = new Set<http.ServerResponse>();
   private readonly callWaiters: Array<{ predicate: (c: RecordedCall) => boolean; resolve: (c: RecordedCall) => void }> = [];
+  private readonly activityQueue: QueuedActivityTask[] = [];
+  private readonly waitingPolls: WaitingPoll[] = [];
   private readonly options: FakeStepFunctionsOptions;
   private tokenCounter = 0;
   private _url?: string;
@@ -145,6 +188,7 @@ export class FakeStepFunctions {
 
   constructor(options: FakeStepFunctionsOptions = {}) {
     this.options = options;
+    this.activityPollHoldMs = options.activityPollHoldMs ?? 300;
     this.server = http.createServer((req, res) => this.handle(req, res));
     this.server.keepAliveTimeout = 5_000;
   }
@@ -177,6 +221,10 @@ export class FakeStepFunctions {
   public async stop(): Promise<void> {
     for (const res of this.hanging) res.destroy();
     this.hanging.clear();
+    for (const poll of this.waitingPolls.splice(0)) {
+      clearTimeout(poll.timer);
+      poll.res.destroy();
+    }
     if (!this.server.listening) return;
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
@@ -187,6 +235,7 @@ export class FakeStepFunctions {
   /** Stop, and also clear all token timers (call at the end of a test). */
   public async dispose(): Promise<void> {
     for (const entry of this.tokens.values()) this.clearTimers(entry);
+    this.activityQueue.length = 0;
     await this.stop();
   }
 
@@ -205,6 +254,29 @@ export class FakeStepFunctions {
       entry.timeoutTimer.unref();
     }
     return t;
+  }
+
+  /**
+   * Queue an activity task (registers its token, a generated one when omitted, and returns it). `input` is sent as is
+   * when it is a string, else as JSON. `options.heartbeatSeconds` starts counting when the task is drawn (as in AWS);
+   * `options.timeoutSeconds` when it is queued. A poll waiting on the activity gets it at once.
+   */
+  public addActivityTask(activityArn: string, input: unknown, token?: string, options: AddTokenOptions = {}): string {
+    const t = this.addToken(token, { timeoutSeconds: options.timeoutSeconds });
+    if (options.heartbeatSeconds !== undefined) this.tokens.get(t)!.heartbeatMs = options.heartbeatSeconds * 1000;
+    this.activityQueue.push({ activityArn, token: t, input: typeof input === 'string' ? input : JSON.stringify(input) });
+    this.dispatchActivityTasks();
+    return t;
+  }
+
+  /** Activity tasks queued and not drawn yet (of one activity, or all). */
+  public queuedActivityTasks(activityArn?: string): number {
+    return this.activityQueue.filter((t) => activityArn === undefined || t.activityArn === activityArn).length;
+  }
+
+  /** GetActivityTask polls being held right now (optionally only those of one `workerName`). */
+  public waitingPollCount(workerName?: string): number {
+    return this.waitingPolls.filter((p) => workerName === undefined || p.call.body?.workerName === workerName).length;
   }
 
   /** Current state of a token (`undefined` if unknown). */
@@ -369,10 +441,60 @@ export class FakeStepFunctions {
       case 'SendTaskFailure':
         return this.tokenCall(res, call);
       case 'GetActivityTask':
-        // No activity work: the long poll answers an empty task.
-        return this.ok(res, call, {});
+        return this.getActivityTask(res, call);
       default:
         return this.error(res, call, 400, 'UnknownOperationException', `unknown operation ${call.action}`);
+    }
+  }
+
+  private getActivityTask(res: http.ServerResponse, call: RecordedCall): void {
+    const activityArn = call.body.activityArn;
+    if (typeof activityArn !== 'string' || activityArn.length === 0) {
+      return this.error(res, call, 400, 'ValidationException', '1 validation error detected: Value at \'activityArn\' failed to satisfy constraint');
+    }
+    const timer = setTimeout(() => {
+      const i = this.waitingPolls.indexOf(poll);
+      if (i < 0) return;
+      this.waitingPolls.splice(i, 1);
+      call.answeredAt = Date.now();
+      this.ok(res, call, {});
+    }, this.activityPollHoldMs);
+    const poll: WaitingPoll = { activityArn, call, res, timer };
+    this.waitingPolls.push(poll);
+    res.on('close', () => {
+      const i = this.waitingPolls.indexOf(poll);
+      if (i < 0) return;
+      // The client went away before the answer.
+      this.waitingPolls.splice(i, 1);
+      clearTimeout(timer);
+      this.abandonedPolls++;
+    });
+    this.dispatchActivityTasks();
+  }
+
+  /** Hand queued tasks to waiting polls, both first-in first-out. */
+  private dispatchActivityTasks(): void {
+    for (let i = 0; i < this.activityQueue.length;) {
+      const task = this.activityQueue[i];
+      if (this.tokens.get(task.token)?.state !== 'open') {
+        // Timed out (TimeoutSeconds) while queued: nobody gets it any more.
+        this.activityQueue.splice(i, 1);
+        continue;
+      }
+      const pollIndex = this.waitingPolls.findIndex((p) => p.activityArn === task.activityArn);
+      if (pollIndex < 0) {
+        i++;
+        continue;
+      }
+      const [poll] = this.waitingPolls.splice(pollIndex, 1);
+      this.activityQueue.splice(i, 1);
+      clearTimeout(poll.timer);
+      this.armHeartbeat(task.token, this.tokens.get(task.token)!);
+      poll.call.drawnToken = task.token;
+      poll.call.answeredAt = Date.now();
+      const workerName = poll.call.body?.workerName;
+      this.draws.push({ activityArn: task.activityArn, token: task.token, input: task.input, workerName, time: Date.now() });
+      this.ok(poll.res, poll.call, { taskToken: task.token, input: task.input });
     }
   }
 

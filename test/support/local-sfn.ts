@@ -26,6 +26,8 @@ export interface LocalRunOptions {
   readonly taskToken?: string;
   /** Overrides the wait between retries, per state (ms). Defaults to 0 for every state with a handler. */
   readonly retryIntervals?: Record<string, number>;
+  /** How long every Wait state waits (ms). Default 0. */
+  readonly waitMs?: number;
 }
 
 /**
@@ -52,12 +54,15 @@ export async function runLocally(
   }
   const retryIntervalOverrides: Record<string, number> = {};
   for (const name of taskStates) retryIntervalOverrides[name] = 0;
+  // Wait states (the delay between attempts) pass at once unless a test asks for real time.
+  const waitTimeOverrides: Record<string, number> = {};
+  for (const name of collectStates(definition, 'Wait')) waitTimeOverrides[name] = opts.waitMs ?? 0;
   Object.assign(retryIntervalOverrides, opts.retryIntervals ?? {});
 
   const machine = new StateMachine(definition, { validationOptions: { checkArn: false, checkPaths: true } as any });
   const executionName = opts.executionName ?? 'exec-1';
   const execution = machine.run(input, {
-    overrides: { taskResourceLocalHandlers: localHandlers as any, retryIntervalOverrides },
+    overrides: { taskResourceLocalHandlers: localHandlers as any, retryIntervalOverrides, waitTimeOverrides },
     context: {
       Execution: {
         Id: `arn:aws:states:eu-west-1:111111111111:execution:Pipeline:${executionName}`,
@@ -92,12 +97,16 @@ export async function runLocally(
   }
 }
 
-function collectTaskStates(def: any, out: string[] = []): string[] {
+function collectTaskStates(def: any): string[] {
+  return collectStates(def, 'Task');
+}
+
+function collectStates(def: any, type: string, out: string[] = []): string[] {
   for (const [name, state] of Object.entries<any>(def.States ?? {})) {
-    if (state.Type === 'Task') out.push(name);
-    if (state.ItemProcessor) collectTaskStates(state.ItemProcessor, out);
-    if (state.Iterator) collectTaskStates(state.Iterator, out);
-    for (const b of state.Branches ?? []) collectTaskStates(b, out);
+    if (state.Type === type) out.push(name);
+    if (state.ItemProcessor) collectStates(state.ItemProcessor, type, out);
+    if (state.Iterator) collectStates(state.Iterator, type, out);
+    for (const b of state.Branches ?? []) collectStates(b, type, out);
   }
   return out;
 }

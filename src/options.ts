@@ -1,0 +1,115 @@
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+
+/**
+ * How "Pause for Job Completion" hands an execution's task token to the instance that runs its job.
+ */
+export enum TaskHandoff {
+  /**
+   * The state machine writes this execution's task token to an S3 object only its own instance may read
+   * (`s3:putObject.waitForTaskToken`). Timers start when the token is written, so an instance that never
+   * boots fails the run after `heartbeatTimeout`.
+   */
+  TASK_TOKEN = 'TASK_TOKEN',
+  /**
+   * Seed compatible: "Pause for Job Completion" waits on a Step Functions activity the construct creates,
+   * and jobs (or the heartbeat runtime) poll it with `GetActivityTask`, like the AWS sample's `job.js`.
+   * Each task names its instance; an instance that draws another instance's task hands it over through
+   * the job bucket. A task nobody polls ends with the execution timeout and the cleanup.
+   */
+  ACTIVITY = 'ACTIVITY',
+}
+
+/**
+ * The input of one run: the same fields as an execution's input.
+ */
+export interface JobInput {
+  /**
+   * Key of the shell script in the job bucket. Give this or `userInput`.
+   *
+   * @default - none; `userInput` must be set
+   */
+  readonly script?: string;
+
+  /**
+   * Arguments passed to the script.
+   *
+   * @default - no arguments
+   */
+  readonly args?: string[];
+
+  /**
+   * Environment variables for the script.
+   *
+   * @default - none
+   */
+  readonly env?: { [name: string]: string };
+
+  /**
+   * Bash text run as the job, as in the AWS Data Pipeline sample's `{"userInput": "..."}`. Give this or `script`.
+   *
+   * @default - none; `script` must be set
+   */
+  readonly userInput?: string;
+}
+
+/**
+ * Spot settings for job instances.
+ */
+export interface SpotOptions {
+  /**
+   * Highest price per instance-hour, in USD (Data Pipeline's `spotBidPrice`).
+   *
+   * @default - the On-Demand price
+   */
+  readonly maxPrice?: string;
+
+  /**
+   * Launch the last attempt On-Demand (Data Pipeline's `useOnDemandOnLastAttempt`). Only matters with `maxAttempts` > 1.
+   *
+   * @default true
+   */
+  readonly onDemandOnLastAttempt?: boolean;
+}
+
+/**
+ * A schedule that starts runs with a fixed input.
+ */
+export interface PipelineSchedule {
+  /**
+   * When to start a run, e.g. `ScheduleExpression.cron({ hour: '2', minute: '0', timeZone: TimeZone.EUROPE_LONDON })`
+   * or `ScheduleExpression.rate(Duration.hours(6))`.
+   */
+  readonly expression: scheduler.ScheduleExpression;
+
+  /**
+   * The input of every scheduled run.
+   */
+  readonly input: JobInput;
+
+  /**
+   * Create the schedule disabled.
+   *
+   * @default true
+   */
+  readonly enabled?: boolean;
+}
+
+/**
+ * Folders synced between the job bucket and the instance around the script (Data Pipeline's staging).
+ */
+export interface StagingOptions {
+  /**
+   * Prefixes in the job bucket copied to `$SSP_INPUT_DIR/<prefix>` on the instance before the script runs.
+   *
+   * @default - nothing is copied in; `$SSP_INPUT_DIR` is an empty directory
+   */
+  readonly inputPrefixes?: string[];
+
+  /**
+   * Prefix in the job bucket that receives `$SSP_OUTPUT_DIR` after the script succeeds, under
+   * `<outputPrefix>/<execution name>/`.
+   *
+   * @default - nothing is copied out
+   */
+  readonly outputPrefix?: string;
+}

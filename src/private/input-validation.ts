@@ -1,0 +1,194 @@
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import { INPUT_ERRORS, RESERVED_PREFIX } from './protocol';
+
+/** State names of the input checks. Part of the API: do not rename. */
+export const INPUT_STATES = {
+  VALIDATE_INPUT: 'Validate input',
+  CONFLICT: 'Script and userInput',
+  INVALID_USER_INPUT: 'Invalid userInput',
+  MISSING_SCRIPT: 'Missing script',
+  RESERVED_KEY: 'Reserved script key',
+  VALID_USER_INPUT: 'Valid userInput?',
+  RUN_KIND: 'Script or userInput run?',
+  NO_SCRIPT_KEY: 'No script key',
+  NO_USER_INPUT: 'No user input',
+  HAS_ARGS: 'Has args?',
+  DEFAULT_ARGS: 'Default args',
+  HAS_ENV: 'Has env?',
+  DEFAULT_ENV: 'Default env',
+  COUNT_FIELDS: 'Collect fields',
+  COUNT_FIELDS_2: 'Count fields',
+  KNOWN_FIELDS_ONLY: 'Known fields only?',
+  UNKNOWN_FIELDS: 'Unknown fields',
+  ARGS_AS_JSON: 'Args as JSON',
+  ARGS_IS_LIST: 'Args is a list?',
+  COUNT_ARGS: 'Count args',
+  ARGS_NOT_TOO_MANY: 'Not too many args?',
+  TOO_MANY_ARGS: 'Too many args',
+  CHECK_ARGS: 'Check args',
+  CHECK_ARG: 'Check arg',
+  ARG_OK: 'Arg is a string',
+  ARG_NOT_STRING: 'Arg is not a string',
+  INVALID_ARGS: 'Invalid args',
+  ENV_AS_JSON: 'Env as JSON',
+  ENV_IS_OBJECT: 'Env is an object?',
+  ENV_VALUES: 'Env values',
+  CHECK_ENV: 'Check env',
+  CHECK_ENV_VALUE: 'Check env value',
+  ENV_VALUE_OK: 'Env value is a string',
+  ENV_VALUE_NOT_STRING: 'Env value is not a string',
+  INVALID_ENV: 'Invalid env',
+} as const;
+
+/** Most arguments one execution may pass to its script. */
+export const MAX_ARGS = 1000;
+
+/** The fields an execution input may have. After the checks, every one of them is present. */
+export const INPUT_FIELDS = ['script', 'userInput', 'args', 'env'] as const;
+
+/**
+ * The execution-input checks, all before anything is launched. Valid input leaves them normalized
+ * (every field of INPUT_FIELDS present: `script` or `userInput` is "" when the other one is used,
+ * `args` defaults to [] and `env` to {}) and goes on to `next`. Invalid input goes to `onError` with
+ * `$.error` = {Error: Input.*, Cause} and `$.instance.InstanceId` = "none" (the whole state is replaced:
+ * the input may not even be an object).
+ */
+export function buildInputValidation(scope: Construct, next: sfn.IChainable, onError: sfn.IChainable): sfn.State {
+  const S = INPUT_STATES;
+  const inputError = (id: string, error: string, cause: string) =>
+    new sfn.Pass(scope, id, { parameters: { error: { Error: error, Cause: cause }, instance: { InstanceId: 'none' }, attempt: 0 } }).next(onError);
+
+  const conflict = inputError(S.CONFLICT, INPUT_ERRORS.CONFLICT, 'Give either "script" (a key in the job bucket) or "userInput" (bash text), not both');
+  const invalidUserInput = inputError(S.INVALID_USER_INPUT, INPUT_ERRORS.INVALID_USER_INPUT, '"userInput" must be non-empty bash text');
+  const missingScript = inputError(
+    S.MISSING_SCRIPT,
+    INPUT_ERRORS.MISSING_SCRIPT,
+    'The execution input needs "script": the key of a shell script in the job bucket, e.g. {"script": "jobs/nightly.sh", "args": ["2026-01-01"]} ' +
+      '(or "userInput": bash text, as in the Data Pipeline sample)',
+  );
+  const reservedKey = inputError(
+    S.RESERVED_KEY,
+    INPUT_ERRORS.RESERVED_KEY,
+    `"script" must not be under "${RESERVED_PREFIX}", start with "/" or contain "..": that part of the bucket belongs to the pipeline`,
+  );
+  const unknownFields = inputError(
+    S.UNKNOWN_FIELDS,
+    INPUT_ERRORS.UNKNOWN_FIELDS,
+    `The execution input accepts only ${INPUT_FIELDS.map((f) => `"${f}"`).join(', ')}; remove the other fields (a misspelt field would otherwise be ignored)`,
+  );
+  const invalidArgs = inputError(S.INVALID_ARGS, INPUT_ERRORS.INVALID_ARGS, '"args" must be a list of strings, e.g. ["--date", "2026-01-01"]');
+  const tooManyArgs = inputError(S.TOO_MANY_ARGS, INPUT_ERRORS.TOO_MANY_ARGS, `"args" may hold at most ${MAX_ARGS} strings`);
+  const invalidEnv = inputError(S.INVALID_ENV, INPUT_ERRORS.INVALID_ENV, '"env" must be an object of string values, e.g. {"STAGE": "prod"}');
+
+  // ---- env: an object of strings ------------------------------------------------------------------
+  const checkEnv = new sfn.Map(scope, S.CHECK_ENV, {
+    comment: 'Fails unless every value of env is a string',
+    itemsPath: '$.envCheck.values',
+    maxConcurrency: 1,
+    resultPath: sfn.JsonPath.DISCARD,
+  });
+  checkEnv.itemProcessor(
+    new sfn.Choice(scope, S.CHECK_ENV_VALUE)
+      .when(sfn.Condition.isString('$'), new sfn.Pass(scope, S.ENV_VALUE_OK))
+      .otherwise(new sfn.Fail(scope, S.ENV_VALUE_NOT_STRING, { error: INPUT_ERRORS.INVALID_ENV, cause: 'an env value is not a string' })),
+  );
+  checkEnv.addCatch(invalidEnv, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
+  checkEnv.next(next);
+  // Choice rules cannot tell an object from a list, but the object's JSON text starts with "{".
+  // "$.env.*" on an empty object matches nothing, which is an error, so {} skips the value check.
+  const envAsJson = new sfn.Pass(scope, S.ENV_AS_JSON, { parameters: { 'json.$': 'States.JsonToString($.env)' }, resultPath: '$.envCheck' }).next(
+    new sfn.Choice(scope, S.ENV_IS_OBJECT)
+      .when(sfn.Condition.stringEquals('$.envCheck.json', '{}'), next)
+      .when(
+        sfn.Condition.stringMatches('$.envCheck.json', '{*'),
+        new sfn.Pass(scope, S.ENV_VALUES, { parameters: { 'values.$': '$.env.*' }, resultPath: '$.envCheck' }).next(checkEnv),
+      )
+      .otherwise(invalidEnv),
+  );
+
+  // ---- args: a list of at most MAX_ARGS strings ---------------------------------------------------
+  const checkArgs = new sfn.Map(scope, S.CHECK_ARGS, {
+    comment: 'Fails unless every element of args is a string',
+    itemsPath: '$.args',
+    maxConcurrency: 1,
+    resultPath: sfn.JsonPath.DISCARD,
+  });
+  checkArgs.itemProcessor(
+    new sfn.Choice(scope, S.CHECK_ARG)
+      .when(sfn.Condition.isString('$'), new sfn.Pass(scope, S.ARG_OK))
+      .otherwise(new sfn.Fail(scope, S.ARG_NOT_STRING, { error: INPUT_ERRORS.INVALID_ARGS, cause: 'an arg is not a string' })),
+  );
+  checkArgs.addCatch(invalidArgs, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
+  checkArgs.next(envAsJson);
+  const argsAsJson = new sfn.Pass(scope, S.ARGS_AS_JSON, { parameters: { 'json.$': 'States.JsonToString($.args)' }, resultPath: '$.argsCheck' }).next(
+    new sfn.Choice(scope, S.ARGS_IS_LIST)
+      .when(
+        sfn.Condition.stringMatches('$.argsCheck.json', '[*'),
+        new sfn.Pass(scope, S.COUNT_ARGS, { parameters: { 'count.$': 'States.ArrayLength($.args)' }, resultPath: '$.argsCheck' }).next(
+          new sfn.Choice(scope, S.ARGS_NOT_TOO_MANY)
+            .when(sfn.Condition.numberGreaterThan('$.argsCheck.count', MAX_ARGS), tooManyArgs)
+            .otherwise(checkArgs),
+        ),
+      )
+      .otherwise(invalidArgs),
+  );
+
+  // ---- no unknown field; then every known field present ------------------------------------------
+  // The other of script/userInput becomes "". (A whole-state Parameters, not Result: "", which some
+  // interpreters take for "no Result".)
+  const normalize = new sfn.Choice(scope, S.RUN_KIND)
+    .when(
+      sfn.Condition.isPresent('$.userInput'),
+      new sfn.Pass(scope, S.NO_SCRIPT_KEY, {
+        parameters: { 'script': '', 'userInput.$': '$.userInput', 'args.$': '$.args', 'env.$': '$.env' },
+      }).next(argsAsJson),
+    )
+    .otherwise(
+      new sfn.Pass(scope, S.NO_USER_INPUT, {
+        parameters: { 'script.$': '$.script', 'userInput': '', 'args.$': '$.args', 'env.$': '$.env' },
+      }).next(argsAsJson),
+    );
+  // Choice rules cannot list an object's keys, but "$.*" collects its values: count them. With args and env
+  // defaulted, a valid input has exactly one field fewer than INPUT_FIELDS (script or userInput).
+  const countFields = new sfn.Pass(scope, S.COUNT_FIELDS, { parameters: { 'values.$': '$.*' }, resultPath: '$.fieldCheck' })
+    .next(new sfn.Pass(scope, S.COUNT_FIELDS_2, { parameters: { 'count.$': 'States.ArrayLength($.fieldCheck.values)' }, resultPath: '$.fieldCheck' }))
+    .next(
+      new sfn.Choice(scope, S.KNOWN_FIELDS_ONLY)
+        // "$.*" was taken before fieldCheck existed: only the input's own fields count.
+        .when(sfn.Condition.numberGreaterThan('$.fieldCheck.count', INPUT_FIELDS.length - 1), unknownFields)
+        .otherwise(normalize),
+    );
+  // Not(IsPresent) rather than IsPresent:false, which some ASL interpreters get wrong.
+  const absent = (path: string) => sfn.Condition.not(sfn.Condition.isPresent(path));
+  const defaultEnv = new sfn.Choice(scope, S.HAS_ENV)
+    .when(absent('$.env'), new sfn.Pass(scope, S.DEFAULT_ENV, { result: sfn.Result.fromObject({}), resultPath: '$.env' }).next(countFields))
+    .otherwise(countFields);
+  const defaultArgs = new sfn.Choice(scope, S.HAS_ARGS)
+    .when(absent('$.args'), new sfn.Pass(scope, S.DEFAULT_ARGS, { result: sfn.Result.fromArray([]), resultPath: '$.args' }).next(defaultEnv))
+    .otherwise(defaultEnv);
+
+  // ---- script or userInput ------------------------------------------------------------------------
+  const present = (path: string) => sfn.Condition.isPresent(path);
+  return new sfn.Choice(scope, S.VALIDATE_INPUT, {
+    comment: 'Execution input: {"script": "<key in the job bucket>", "args": ["..."], "env": {"NAME": "value"}} or {"userInput": "<bash>"}',
+  })
+    .when(sfn.Condition.and(present('$.script'), present('$.userInput')), conflict)
+    .when(
+      present('$.userInput'),
+      new sfn.Choice(scope, S.VALID_USER_INPUT)
+        .when(sfn.Condition.and(sfn.Condition.isString('$.userInput'), sfn.Condition.not(sfn.Condition.stringEquals('$.userInput', ''))), defaultArgs)
+        .otherwise(invalidUserInput),
+    )
+    .when(sfn.Condition.not(sfn.Condition.and(present('$.script'), sfn.Condition.isString('$.script'))), missingScript)
+    .when(
+      sfn.Condition.or(
+        sfn.Condition.stringEquals('$.script', ''),
+        sfn.Condition.stringMatches('$.script', `${RESERVED_PREFIX}*`),
+        sfn.Condition.stringMatches('$.script', '/*'),
+        sfn.Condition.stringMatches('$.script', '*..*'),
+      ),
+      reservedKey,
+    )
+    .otherwise(defaultArgs);
+}

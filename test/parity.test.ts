@@ -1,0 +1,299 @@
+/**
+ * Data Pipeline parity through the synthesized definition in the local ASL interpreter:
+ * attempts (maximumRetries/retryDelay), Spot with On-Demand on the last attempt, userInput (the AWS sample's
+ * input), env, activity mode, and turning notifications off.
+ */
+import { Duration } from 'aws-cdk-lib';
+import { Match } from 'aws-cdk-lib/assertions';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { TaskHandoff } from '../src';
+import { awsError, Handler, LocalRunResult, runLocally } from './support/local-sfn';
+import { definitionOf, runDefinition, synth } from './support/template';
+import { STATES } from '../src/private/workflow';
+
+function instanceFor(n: number): string {
+  return `i-${String(n).padStart(17, '0')}`;
+}
+
+/** Fakes that hand out a new instance ID on every launch and run `jobs` in order, one per attempt. */
+function handlers(jobs: Array<() => any>, extra: Record<string, Handler> = {}): Record<string, Handler> {
+  let launches = 0;
+  let attempt = 0;
+  const launch = () => ({ Instances: [{ InstanceId: instanceFor(++launches) }] });
+  return {
+    [STATES.CHECK_SCRIPT]: () => ({}),
+    [STATES.LAUNCH]: launch,
+    [STATES.LAUNCH_SPOT]: launch,
+    [STATES.PAUSE]: () => jobs[Math.min(attempt++, jobs.length - 1)](),
+    [STATES.TERMINATE]: () => ({}),
+    [STATES.NOTIFY_SUCCESS]: () => ({ MessageId: 'm' }),
+    [STATES.NOTIFY_FAILURE]: () => ({ MessageId: 'm' }),
+    ...extra,
+  };
+}
+const ok = () => ({ exitCode: 0, durationSeconds: 1, outputTail: 'ok\n' });
+const fails = (error: string) => () => {
+  throw awsError(error, `${error} (attempt failed)`);
+};
+
+function notifications(r: LocalRunResult): any[] {
+  return [...(r.calls[STATES.NOTIFY_SUCCESS] ?? []), ...(r.calls[STATES.NOTIFY_FAILURE] ?? [])];
+}
+
+describe('attempts (maxAttempts, retryDelay)', () => {
+  const definition = runDefinition({ maxAttempts: 3, retryDelay: Duration.seconds(30) });
+
+  test('the wait between attempts is retryDelay', () => {
+    expect(definition.States[STATES.WAIT_BEFORE_RETRY]).toMatchObject({ Type: 'Wait', Seconds: 30 });
+  });
+
+  test('a failed attempt terminates its instance and a fresh one is launched; the third attempt succeeds', async () => {
+    const r = await runLocally(definition, { script: 'run.sh' }, handlers([fails('Job.NonZeroExit'), fails('States.HeartbeatTimeout'), ok]));
+    expect(r.status).toBe('SUCCEEDED');
+    expect(r.calls[STATES.LAUNCH]).toHaveLength(3);
+    // Each attempt's own instance is terminated, in order.
+    expect(r.calls[STATES.TERMINATE]).toEqual([1, 2, 3].map((n) => ({ InstanceIds: [instanceFor(n)] })));
+    // Every attempt gets its own idempotency token and says which attempt it is.
+    const tokens = r.calls[STATES.LAUNCH].map((c) => c.ClientToken);
+    expect(new Set(tokens).size).toBe(3);
+    expect(r.calls[STATES.PAUSE].map((c) => c.Body.attempt)).toEqual([1, 2, 3]);
+    expect(r.path.filter((s) => s === STATES.WAIT_BEFORE_RETRY)).toHaveLength(2);
+    // One notification, for the run, naming the attempt that succeeded.
+    expect(notifications(r)).toHaveLength(1);
+    expect(notifications(r)[0].Message).toMatchObject({ status: 'SUCCEEDED', attempt: 3, maxAttempts: 3, instanceId: instanceFor(3) });
+    // The output keeps why the previous attempt failed.
+    expect(r.output.previousError.Error).toBe('States.HeartbeatTimeout');
+  });
+
+  test('every attempt fails: FAILED with the last attempt\'s error, every instance terminated, one notification', async () => {
+    const r = await runLocally(definition, { script: 'run.sh' }, handlers([fails('Job.NonZeroExit'), fails('Job.SpotInterrupted'), fails('States.Timeout')]));
+    expect(r.status).toBe('FAILED');
+    expect(r.error).toBe('States.Timeout');
+    expect(r.calls[STATES.TERMINATE]).toHaveLength(3);
+    expect(notifications(r)).toHaveLength(1);
+    expect(notifications(r)[0]).toMatchObject({ Subject: 'FAILED: exec-1', Message: { attempt: 3, error: 'States.Timeout' } });
+  });
+
+  test('a launch that fails in every subnet is a failed attempt too (nothing to terminate)', async () => {
+    let launches = 0;
+    const r = await runLocally(
+      definition,
+      { script: 'run.sh' },
+      handlers([ok], {
+        [STATES.LAUNCH]: () => {
+          if (++launches <= 8) throw awsError('Ec2.Ec2Exception', 'InsufficientInstanceCapacity');
+          return { Instances: [{ InstanceId: instanceFor(1) }] };
+        },
+      }),
+    );
+    expect(r.status).toBe('SUCCEEDED');
+    // Attempt 1: 4 tries in each of 2 subnets; attempt 2 launches at once.
+    expect(r.calls[STATES.LAUNCH]).toHaveLength(9);
+    expect(r.calls[STATES.TERMINATE]).toEqual([{ InstanceIds: [instanceFor(1)] }]);
+    expect(notifications(r)[0].Message.attempt).toBe(2);
+  });
+
+  test('an instance that could not be terminated ends the run: no further attempt', async () => {
+    const r = await runLocally(
+      definition,
+      { script: 'run.sh' },
+      handlers([fails('Job.NonZeroExit'), ok], { [STATES.TERMINATE]: () => Promise.reject(awsError('Ec2.Ec2Exception', 'UnauthorizedOperation')) }),
+    );
+    expect(r.status).toBe('FAILED');
+    expect(r.error).toBe('Terminate.Failed');
+    expect(r.calls[STATES.LAUNCH]).toHaveLength(1);
+  });
+
+  test('bad input is not retried', async () => {
+    const r = await runLocally(definition, { script: 'run.sh', args: 'x' }, handlers([ok]));
+    expect(r.error).toBe('Input.InvalidArgs');
+    expect(r.calls[STATES.LAUNCH]).toBeUndefined();
+    expect(notifications(r)[0].Message.attempt).toBe(0);
+  });
+
+  test('with one attempt there is no retry state at all', () => {
+    const single = runDefinition();
+    expect(single.States[STATES.TRY_AGAIN]).toBeUndefined();
+    expect(single.States[STATES.WAIT_BEFORE_RETRY]).toBeUndefined();
+  });
+});
+
+describe('Spot (spotBidPrice, useOnDemandOnLastAttempt)', () => {
+  test('launches Spot, and On-Demand on the last attempt after a Spot interruption', async () => {
+    const definition = runDefinition({ maxAttempts: 2, spot: { maxPrice: '0.0042' } });
+    const r = await runLocally(definition, { script: 'run.sh' }, handlers([fails('Job.SpotInterrupted'), ok]));
+    expect(r.status).toBe('SUCCEEDED');
+    expect(r.calls[STATES.LAUNCH_SPOT]).toHaveLength(1);
+    expect(r.calls[STATES.LAUNCH_SPOT][0].InstanceMarketOptions).toEqual({
+      MarketType: 'spot',
+      SpotOptions: { SpotInstanceType: 'one-time', InstanceInterruptionBehavior: 'terminate', MaxPrice: '0.0042' },
+    });
+    expect(r.calls[STATES.LAUNCH]).toHaveLength(1);
+    expect(r.calls[STATES.LAUNCH][0].InstanceMarketOptions).toBeUndefined();
+    expect(r.calls[STATES.TERMINATE]).toHaveLength(2);
+  });
+
+  test('onDemandOnLastAttempt: false keeps every attempt on Spot', async () => {
+    const definition = runDefinition({ maxAttempts: 2, spot: { onDemandOnLastAttempt: false } });
+    const r = await runLocally(definition, { script: 'run.sh' }, handlers([fails('Job.SpotInterrupted'), ok]));
+    expect(r.calls[STATES.LAUNCH_SPOT]).toHaveLength(2);
+    expect(r.calls[STATES.LAUNCH]).toBeUndefined();
+    expect(r.calls[STATES.LAUNCH_SPOT][0].InstanceMarketOptions.SpotOptions.MaxPrice).toBeUndefined();
+  });
+
+  test('with a single attempt, that attempt is Spot', async () => {
+    const definition = runDefinition({ spot: {} });
+    const r = await runLocally(definition, { script: 'run.sh' }, handlers([ok]));
+    expect(r.calls[STATES.LAUNCH_SPOT]).toHaveLength(1);
+    expect(r.calls[STATES.LAUNCH]).toBeUndefined();
+  });
+
+  test('no Spot capacity in one subnet: the next subnet is tried on Spot', async () => {
+    const definition = runDefinition({ spot: {} });
+    let n = 0;
+    const r = await runLocally(
+      definition,
+      { script: 'run.sh' },
+      handlers([ok], {
+        [STATES.LAUNCH_SPOT]: () => {
+          if (++n <= 4) throw awsError('Ec2.Ec2Exception', 'InsufficientInstanceCapacity: no Spot capacity');
+          return { Instances: [{ InstanceId: instanceFor(1) }] };
+        },
+      }),
+    );
+    expect(r.status).toBe('SUCCEEDED');
+    expect(r.calls[STATES.LAUNCH_SPOT]).toHaveLength(5);
+  });
+});
+
+describe('the AWS sample\'s input: {"userInput": "<bash>"}', () => {
+  const definition = runDefinition();
+
+  test('runs the text as the job: no script lookup, the text in the task document', async () => {
+    const userInput = '#!/bin/bash \n yum update -y \n echo "Starting User Data"';
+    const r = await runLocally(definition, { userInput }, handlers([ok]));
+    expect(r.status).toBe('SUCCEEDED');
+    expect(r.calls[STATES.CHECK_SCRIPT]).toBeUndefined();
+    expect(r.calls[STATES.PAUSE][0].Body).toMatchObject({ script: '', userInput, args: [], env: {} });
+  });
+
+  test.each<[string, unknown, string]>([
+    ['script and userInput together', { script: 'run.sh', userInput: 'echo hi' }, 'Input.ScriptAndUserInput'],
+    ['empty userInput', { userInput: '' }, 'Input.InvalidUserInput'],
+    ['userInput that is not text', { userInput: ['echo hi'] }, 'Input.InvalidUserInput'],
+    ['userInput with an unknown field', { userInput: 'echo', foo: 1 }, 'Input.UnknownFields'],
+  ])('fails before any launch: %s', async (_name, input, error) => {
+    const r = await runLocally(definition, input, handlers([ok]));
+    expect(r.status).toBe('FAILED');
+    expect(r.error).toBe(error);
+    expect(r.calls[STATES.LAUNCH]).toBeUndefined();
+    expect(notifications(r)).toHaveLength(1);
+  });
+});
+
+describe('env', () => {
+  const definition = runDefinition();
+
+  test('is handed to the job through the task document', async () => {
+    const r = await runLocally(definition, { script: 'run.sh', env: { STAGE: 'prod', DAY: '2026-01-01' } }, handlers([ok]));
+    expect(r.status).toBe('SUCCEEDED');
+    expect(r.calls[STATES.PAUSE][0].Body.env).toEqual({ STAGE: 'prod', DAY: '2026-01-01' });
+  });
+
+  test.each<[string, unknown]>([
+    ['a list', ['A=1']],
+    ['a string', 'A=1'],
+    ['a number value', { A: 1 }],
+    ['an object value', { A: { B: '1' } }],
+  ])('fails before any launch when env is %s', async (_name, env) => {
+    const r = await runLocally(definition, { script: 'run.sh', env }, handlers([ok]));
+    expect(r.error).toBe('Input.InvalidEnv');
+    expect(r.calls[STATES.LAUNCH]).toBeUndefined();
+  });
+});
+
+describe('notifications', () => {
+  test('notifyOnSuccess: false sends nothing on success, still notifies failure', async () => {
+    const definition = runDefinition({ notifyOnSuccess: false });
+    expect(definition.States[STATES.NOTIFY_SUCCESS]).toBeUndefined();
+    const good = await runLocally(definition, { script: 'run.sh' }, handlers([ok]));
+    expect(good.status).toBe('SUCCEEDED');
+    expect(notifications(good)).toHaveLength(0);
+    const bad = await runLocally(definition, { script: 'run.sh' }, handlers([fails('Job.NonZeroExit')]));
+    expect(notifications(bad)).toHaveLength(1);
+  });
+
+  test('notifyOnFailure: false sends nothing on failure; the run still ends FAILED with its error', async () => {
+    const definition = runDefinition({ notifyOnFailure: false });
+    expect(definition.States[STATES.NOTIFY_FAILURE]).toBeUndefined();
+    const bad = await runLocally(definition, { script: 'run.sh' }, handlers([fails('Job.NonZeroExit')]));
+    expect(bad.status).toBe('FAILED');
+    expect(bad.error).toBe('Job.NonZeroExit');
+    expect(notifications(bad)).toHaveLength(0);
+    expect(bad.calls[STATES.TERMINATE]).toHaveLength(1);
+  });
+
+  test('a publish that keeps failing is retried, and does not change the run\'s status', async () => {
+    const definition = runDefinition();
+    const throttled = () => Promise.reject(awsError('SNS.ThrottledException', 'Rate exceeded'));
+    const good = await runLocally(definition, { script: 'run.sh' }, handlers([ok], { [STATES.NOTIFY_SUCCESS]: throttled }));
+    expect(good.status).toBe('SUCCEEDED');
+    expect(good.calls[STATES.NOTIFY_SUCCESS]).toHaveLength(6);
+    const bad = await runLocally(definition, { script: 'run.sh' }, handlers([fails('Job.NonZeroExit')], { [STATES.NOTIFY_FAILURE]: throttled }));
+    expect(bad.status).toBe('FAILED');
+    expect(bad.error).toBe('Job.NonZeroExit');
+  });
+
+  test('notificationTopic: publishes to your topic and creates none', () => {
+    const { template, json, stack } = synth({}, (s) => ({ notificationTopic: sns.Topic.fromTopicArn(s, 'Mine', 'arn:aws:sns:eu-west-1:111111111111:mine') }));
+    template.resourceCountIs('AWS::SNS::Topic', 0);
+    const def = definitionOf(json, (id) => id.includes('StateMachine') && !id.includes('Cleanup'));
+    expect(def.States[STATES.NOTIFY_FAILURE].Parameters.TopicArn).toBe('arn:aws:sns:eu-west-1:111111111111:mine');
+    expect(stack).toBeDefined();
+  });
+});
+
+describe('activity mode (TaskHandoff.ACTIVITY)', () => {
+  const s = synth({ taskHandoff: TaskHandoff.ACTIVITY });
+  const definition = definitionOf(s.json, (id) => id.includes('StateMachine') && !id.includes('Cleanup'));
+
+  test('creates a uniquely named activity and waits on it, with the heartbeat and job timeouts', () => {
+    s.template.resourceCountIs('AWS::StepFunctions::Activity', 1);
+    const activity = Object.values<any>(s.json.Resources).find((r) => r.Type === 'AWS::StepFunctions::Activity');
+    expect(activity.Properties.Name).not.toBe('Monitor_Job');
+    expect(s.pipeline.activity).toBeDefined();
+    const pause = definition.States[STATES.PAUSE];
+    expect(pause.Resource).toMatch(/^arn:aws:states:eu-west-1:111111111111:activity:/);
+    expect(pause).toMatchObject({ HeartbeatSeconds: 300, TimeoutSeconds: 3600 });
+  });
+
+  test('each activity task names the instance it belongs to', async () => {
+    const r = await runLocally(definition, { script: 'run.sh', args: ['a'] }, handlers([ok]));
+    expect(r.status).toBe('SUCCEEDED');
+    expect(r.calls[STATES.PAUSE][0]).toMatchObject({ instanceId: instanceFor(1), executionName: 'exec-1', script: 'run.sh', args: ['a'], attempt: 1 });
+    expect(r.calls[STATES.PAUSE][0].taskToken).toBeUndefined();
+  });
+
+  test('instances may poll this activity and hand drawn tasks over, tagged for their owner', () => {
+    const { stack, pipeline } = s;
+    s.template.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: stack.resolve((pipeline.instanceRole.node.defaultChild as any).logicalId) }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Action: Match.arrayWith(['states:GetActivityTask']), Resource: stack.resolve(pipeline.activity!.activityArn) }),
+          Match.objectLike({
+            Sid: 'HandOverDrawnTasks',
+            Action: ['s3:PutObject', 's3:PutObjectTagging'],
+            Condition: { StringLike: { 's3:RequestObjectTag/ssp-owner': Match.anyValue() } },
+          }),
+        ]),
+      },
+    });
+  });
+
+  test('the bootstrap claims the task from the activity', () => {
+    const userData = Buffer.from(definition.States[STATES.LAUNCH].Parameters.UserData, 'base64').toString();
+    expect(userData).toMatch(/heartbeat\.js" claim-activity --activity-arn 'arn:aws:states:eu-west-1:111111111111:activity:/);
+    expect(userData).not.toContain('pipeline/tasks/');
+  });
+});
