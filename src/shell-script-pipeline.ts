@@ -1,5 +1,7 @@
 import * as path from 'path';
 import { Annotations, CfnElement, Duration, Fn, Names, RemovalPolicy, Size, Stack, Token, Validations } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -8,13 +10,14 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
+import * as s3deploy from 'aws-cdk-lib/aws-s3-deployment';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct, IConstruct } from 'constructs';
-import { JobInput, PipelineSchedule, SpotOptions, TaskHandoff } from './options';
+import { JobInput, PipelineSchedule, SpotOptions, StagingOptions, TaskHandoff } from './options';
 import { renderBootstrap } from './private/bootstrap';
 import { buildCleanup, CLEANUP_STATUSES } from './private/cleanup';
 import { HANDOFF_PREFIX, OWNER_TAG, RESERVED_PREFIX, RUNS_PREFIX, TASKS_PREFIX } from './private/protocol';
@@ -200,6 +203,44 @@ export interface ShellScriptPipelineProps {
    * @default - no schedule; start executions yourself
    */
   readonly schedule?: PipelineSchedule;
+
+  /**
+   * Folders synced between the job bucket and the instance around the script (Data Pipeline's `stage`,
+   * `${INPUT1_STAGING_DIR}` and `${OUTPUT1_STAGING_DIR}`): the script finds them in `$SSP_INPUT_DIR` and `$SSP_OUTPUT_DIR`.
+   *
+   * @default - no staging; both directories exist and are empty, and nothing is copied out
+   */
+  readonly staging?: StagingOptions;
+
+  /**
+   * Also send each job's output to a CloudWatch Logs group the construct creates, kept this long
+   * (one log stream per attempt: `<execution>/<instance ID>`). The output always goes to the job bucket too.
+   *
+   * @default - output only in the job bucket, under `pipeline/runs/`
+   */
+  readonly jobLogRetention?: logs.RetentionDays;
+
+  /**
+   * A local folder uploaded into the job bucket at deploy time, under `scriptsPrefix`, so scripts ship with the stack.
+   *
+   * @default - nothing is uploaded; put scripts in the bucket yourself
+   */
+  readonly scriptsPath?: string;
+
+  /**
+   * Where `scriptsPath` goes in the job bucket. Start executions with `{"script": "<scriptsPrefix><file>"}`.
+   *
+   * @default 'scripts/'
+   */
+  readonly scriptsPrefix?: string;
+
+  /**
+   * Create a CloudWatch alarm that goes off when a run fails, and sends to the notification topic
+   * (Data Pipeline's `onFail` alarm, for people who watch alarms rather than email).
+   *
+   * @default false
+   */
+  readonly failureAlarm?: boolean;
 }
 
 /**
@@ -245,6 +286,12 @@ export class ShellScriptPipeline extends Construct {
   public readonly activity?: sfn.Activity;
   /** The EventBridge Scheduler schedule that starts runs. Conditional: only with `schedule`. */
   public readonly schedule?: scheduler.Schedule;
+  /** The CloudWatch Logs group that receives each job's output. Conditional: only with `jobLogRetention`. */
+  public readonly jobLogGroup?: logs.LogGroup;
+  /** The alarm on failed runs. Conditional: only with `failureAlarm: true`. */
+  public readonly failureAlarm?: cloudwatch.Alarm;
+  /** The deployment that uploads `scriptsPath` into the job bucket. Conditional: only with `scriptsPath`. */
+  public readonly scriptsDeployment?: s3deploy.BucketDeployment;
 
   constructor(scope: Construct, id: string, props: ShellScriptPipelineProps = {}) {
     super(scope, id);
@@ -280,6 +327,11 @@ export class ShellScriptPipeline extends Construct {
       hasNotificationKey: props.notificationKey !== undefined,
       spotMaxPrice: props.spot?.maxPrice,
       scheduleInput: props.schedule?.input,
+      bucketPrefixes: {
+        ...Object.fromEntries((props.staging?.inputPrefixes ?? []).map((p, i) => [`staging.inputPrefixes[${i}]`, p])),
+        ...(props.staging?.outputPrefix !== undefined ? { 'staging.outputPrefix': props.staging.outputPrefix } : {}),
+        ...(props.scriptsPrefix !== undefined ? { scriptsPrefix: props.scriptsPrefix } : {}),
+      },
     });
 
     // ---- Network: no NAT gateway, nothing billed by the hour ---------------------------------
@@ -402,8 +454,26 @@ export class ShellScriptPipeline extends Construct {
       );
     }
 
+    const staging = props.staging ?? {};
+    if (staging.outputPrefix !== undefined) {
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'WriteStagedOutput',
+          actions: ['s3:PutObject'],
+          resources: [bucket.arnForObjects(`${trimSlashes(staging.outputPrefix)}/*`)],
+        }),
+      );
+    }
+    if (props.jobLogRetention !== undefined) {
+      this.jobLogGroup = new logs.LogGroup(this, 'JobLogs', { retention: props.jobLogRetention, removalPolicy: RemovalPolicy.RETAIN });
+      this.jobLogGroup.grant(role, 'logs:CreateLogStream', 'logs:PutLogEvents');
+    }
+
     const bootstrap = renderBootstrap({
       activityArn: this.activity?.activityArn,
+      stagingInputs: (staging.inputPrefixes ?? []).map(trimSlashes),
+      stagingOutput: staging.outputPrefix === undefined ? undefined : trimSlashes(staging.outputPrefix),
+      jobLogGroup: this.jobLogGroup?.logGroupName,
       bucketName: bucket.bucketName,
       roleId: role.roleId,
       runtimeUrl: runtime.s3ObjectUrl,
@@ -508,14 +578,65 @@ export class ShellScriptPipeline extends Construct {
       });
     }
 
-    this.acknowledgeNagFindings(bucket, props.vpc === undefined);
+    if (props.scriptsPath !== undefined) {
+      this.scriptsDeployment = new s3deploy.BucketDeployment(this, 'Scripts', {
+        sources: [s3deploy.Source.asset(props.scriptsPath)],
+        destinationBucket: bucket,
+        destinationKeyPrefix: props.scriptsPrefix ?? 'scripts/',
+        // Other scripts in the bucket are the user's: never delete what this deployment did not put there.
+        prune: false,
+        retainOnDelete: true,
+      });
+    }
+
+    if (props.failureAlarm) {
+      this.failureAlarm = new cloudwatch.Alarm(this, 'FailureAlarm', {
+        alarmDescription: `A shell script pipeline run failed (${this.node.path})`,
+        metric: this.metricFailed({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      this.failureAlarm.addAlarmAction(new cloudwatchActions.SnsAction(topic));
+    }
+
+    this.acknowledgeNagFindings(bucket, props.vpc === undefined, props.staging?.outputPrefix);
   }
 
   /**
    * Records, next to each resource, why the cdk-nag AwsSolutions findings that remain are by design.
    * Uses aws-cdk-lib's own Validations API, so the library does not depend on cdk-nag.
    */
-  private acknowledgeNagFindings(bucket: s3.Bucket, createdVpc: boolean): void {
+  /**
+   * scriptsPath uses aws-cdk-lib's BucketDeployment, whose handler is a stack-wide singleton that CDK writes and
+   * maintains. Its findings are acknowledged on that singleton, for what it does for this construct.
+   */
+  private acknowledgeBucketDeployment(bucketArn: string, regionAccount: string): void {
+    const stack = Stack.of(this);
+    const handler = stack.node.children.find((c) => c.node.id.startsWith('Custom::CDKBucketDeployment'));
+    if (!handler) return;
+    const why = 'aws-cdk-lib BucketDeployment handler (CDK-maintained) that copies scriptsPath into the job bucket at deploy time';
+    acknowledge(
+      handler,
+      { id: 'AwsSolutions-L1', reason: `${why}; its runtime is chosen and updated by aws-cdk-lib, not by this library.` },
+      {
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+        reason: `${why}; the managed policy only lets it write its own CloudWatch logs.`,
+      },
+      ...['s3:GetObject*', 's3:GetBucket*', 's3:List*', 's3:DeleteObject*', 's3:Abort*'].map((action) => ({
+        id: `AwsSolutions-IAM5[Action::${action}]`,
+        reason: `${why}; CDK grants it read on the asset and read/write on the destination bucket with these action groups.`,
+      })),
+      { id: `AwsSolutions-IAM5[Resource::${bucketArn}/*]`, reason: `${why}; it writes the scripts under scriptsPrefix in the job bucket.` },
+      {
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-${regionAccount.split(':')[1]}-${regionAccount.split(':')[0]}/*]`,
+        reason: `${why}; it reads the zipped scripts from the CDK asset bucket, whose object key is a content hash.`,
+      },
+    );
+  }
+
+  private acknowledgeNagFindings(bucket: s3.Bucket, createdVpc: boolean, stagingOutput: string | undefined): void {
     const stack = Stack.of(this);
     const bucketArn = `<${stack.getLogicalId(bucket.node.defaultChild as CfnElement)}.Arn>`;
     const regionAccount = `${stack.region.startsWith('${') ? '<AWS::Region>' : stack.region}:${
@@ -539,6 +660,15 @@ export class ShellScriptPipeline extends Construct {
       },
     );
 
+    if (stagingOutput !== undefined) {
+      acknowledge(instancePolicy, {
+        id: `AwsSolutions-IAM5[Resource::${bucketArn}/${trimSlashes(stagingOutput)}/*]`,
+        reason: "Staging out: the job's output directory goes under the output prefix, in a folder named after the execution, not known before the run.",
+      });
+    }
+    if (this.scriptsDeployment) {
+      this.acknowledgeBucketDeployment(bucketArn, regionAccount);
+    }
     if (this.activity) {
       acknowledge(instancePolicy, {
         id: `AwsSolutions-IAM5[Resource::${bucketArn}/${HANDOFF_PREFIX}*]`,
@@ -612,6 +742,42 @@ export class ShellScriptPipeline extends Construct {
   }
 
   /**
+   * Runs that failed (including runs whose every attempt failed, and bad input).
+   *
+   * @default - sum over 5 minutes
+   */
+  public metricFailed(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.stateMachine.metricFailed(props);
+  }
+
+  /**
+   * Runs that succeeded.
+   *
+   * @default - sum over 5 minutes
+   */
+  public metricSucceeded(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.stateMachine.metricSucceeded(props);
+  }
+
+  /**
+   * Runs that passed the execution timeout (job timeout + 30 minutes) and were ended by Step Functions.
+   *
+   * @default - sum over 5 minutes
+   */
+  public metricTimedOut(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.stateMachine.metricTimedOut(props);
+  }
+
+  /**
+   * Runs stopped by hand (StopExecution).
+   *
+   * @default - sum over 5 minutes
+   */
+  public metricAborted(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.stateMachine.metricAborted(props);
+  }
+
+  /**
    * Lets `grantee` start executions (runs) of this pipeline.
    */
   public grantStartExecution(grantee: iam.IGrantable): iam.Grant {
@@ -632,6 +798,10 @@ function acknowledge(scope: IConstruct, ...rules: { id: string; reason: string }
       Validations.of(scope).acknowledge(rule);
     }
   }
+}
+
+function trimSlashes(prefix: string): string {
+  return prefix.replace(/^\/+|\/+$/g, '');
 }
 
 /** The execution input for a {@link JobInput}, with only the fields that are set. */

@@ -1,6 +1,8 @@
+import * as path from 'path';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ShellScriptPipeline, ShellScriptPipelineProps, TaskHandoff } from '../src';
@@ -57,6 +59,15 @@ describe('cdk-nag AwsSolutions pack', () => {
     ['activity mode', () => ({ taskHandoff: TaskHandoff.ACTIVITY })],
     ['Spot with retries', () => ({ maxAttempts: 3, spot: { maxPrice: '0.01' } })],
     [
+      'staging, job logs, a failure alarm and a scripts folder',
+      () => ({
+        staging: { inputPrefixes: ['input/'], outputPrefix: 'output/' },
+        jobLogRetention: logs.RetentionDays.ONE_MONTH,
+        failureAlarm: true,
+        scriptsPath: path.join(__dirname, 'fixtures', 'scripts'),
+      }),
+    ],
+    [
       'a schedule',
       () => ({ schedule: { expression: scheduler.ScheduleExpression.rate(Duration.hours(6)), input: { script: 'jobs/nightly.sh' } } }),
     ],
@@ -86,8 +97,8 @@ describe('cdk-nag AwsSolutions pack', () => {
     new ShellScriptPipeline(stack, 'Nightly', {});
     const acks = acknowledgements(stack);
     expect(acks.length).toBeGreaterThan(0);
-    for (const [path, id, reason] of acks) {
-      expect(path.startsWith('NagStack/Nightly/')).toBe(true);
+    for (const [constructPath, id, reason] of acks) {
+      expect(constructPath.startsWith('NagStack/Nightly/')).toBe(true);
       expect(id).toMatch(/^AwsSolutions-/);
       expect(reason.length).toBeGreaterThan(60);
     }

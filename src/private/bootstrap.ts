@@ -10,6 +10,12 @@ export interface BootstrapOptions {
   readonly runtimeUrl: string;
   /** Activity mode: the activity to claim the task from; undefined for the default task document. */
   readonly activityArn?: string;
+  /** Prefixes of the job bucket copied to $SSP_INPUT_DIR/<prefix> before the job (no leading or trailing '/'). */
+  readonly stagingInputs?: string[];
+  /** Prefix of the job bucket that receives $SSP_OUTPUT_DIR, under <prefix>/<execution>/, after the job succeeds. */
+  readonly stagingOutput?: string;
+  /** CloudWatch Logs group that also receives the job's output. */
+  readonly jobLogGroup?: string;
   /**
    * The job timeout in seconds, as text (may be a token). The instance powers itself off this long plus
    * HARD_CAP_GRACE_MINUTES after boot, whatever happens (self-destruct).
@@ -133,12 +139,11 @@ else
 fi
 chmod -R u+rwX "$WORK/job"
 
+${stagingIn(o.stagingInputs ?? [])}
+${jobCommand(o.stagingOutput)}
+${beforeReport(o.jobLogGroup)}
 cd "$WORK/job/$SCRIPT_DIR" || fail_run "cannot enter $SCRIPT_DIR"
-# The log goes up before the result: the workflow terminates the instance as soon as it has the result.
-UPLOAD_LOG="aws s3 cp --only-show-errors $LOG s3://$BUCKET/$RUN_PREFIX/output.log"
-# Activity mode: the instance is terminated once the result is in, so the claimer's last poll must be answered first.
-[ -n "\${CLAIMER:-}" ] && UPLOAD_LOG="$UPLOAD_LOG; while [ -d /proc/$CLAIMER ]; do sleep 1; done"
-"$NODE" "$WORK/heartbeat.js" run --task-file "$TASK" --log-file "$LOG" --before-report "$UPLOAD_LOG" -- /bin/bash "$JOB"
+"$NODE" "$WORK/heartbeat.js" run --task-file "$TASK" --log-file "$LOG" --before-report "bash $WORK/before-report.sh" -- "\${JOB_CMD[@]}"
 status=$?
 echo "[bootstrap] runtime exited with status $status"
 # 64: the runtime refused its arguments or the task document, so nothing was reported yet.
@@ -191,3 +196,79 @@ if ! aws s3 cp --only-show-errors "$RUNTIME_URL" "$WORK/heartbeat.js"; then
   exit 1
 fi`;
 }
+
+/** Staging in: each prefix to $SSP_INPUT_DIR/<prefix>; both staging directories always exist. */
+function stagingIn(prefixes: string[]): string {
+  const copies = prefixes
+    .map(
+      (p) => `aws s3 cp --only-show-errors --recursive "s3://$BUCKET/${p}/" "$SSP_INPUT_DIR/${p}/" --exclude '${RESERVED_PREFIX}*' ||
+  fail_run "could not stage s3://$BUCKET/${p}/ in"`,
+    )
+    .join('\n');
+  return `# Staging: $SSP_INPUT_DIR holds the input prefixes; what the job leaves in $SSP_OUTPUT_DIR goes to the bucket.
+export SSP_INPUT_DIR="$WORK/input" SSP_OUTPUT_DIR="$WORK/output"
+mkdir -p "$SSP_INPUT_DIR" "$SSP_OUTPUT_DIR"
+${copies}`;
+}
+
+/**
+ * The command the runtime runs. With an output prefix, a wrapper copies $SSP_OUTPUT_DIR out after the job
+ * succeeds, inside the job's own exit status, so a failed copy fails the attempt.
+ */
+function jobCommand(outputPrefix: string | undefined): string {
+  if (outputPrefix === undefined) return 'JOB_CMD=(/bin/bash "$JOB")';
+  return `export SSP_OUTPUT_URL="s3://$BUCKET/${outputPrefix}/$EXECUTION/"
+cat > "$WORK/run-job.sh" <<'WRAPPER'
+#!/bin/bash
+job="$1"; shift
+/bin/bash "$job" "$@" || exit $?
+aws s3 cp --only-show-errors --recursive "$SSP_OUTPUT_DIR" "$SSP_OUTPUT_URL" ||
+  { echo "[bootstrap] could not copy $SSP_OUTPUT_DIR to $SSP_OUTPUT_URL" >&2; exit ${OUTPUT_STAGING_FAILED_EXIT}; }
+WRAPPER
+JOB_CMD=(/bin/bash "$WORK/run-job.sh" "$JOB")`;
+}
+
+/**
+ * What runs after the job and before its result is sent (the workflow terminates the instance as soon as it
+ * has the result): upload the log, send it to CloudWatch Logs if asked, and in activity mode let the claimer's
+ * last poll be answered and handed over.
+ */
+function beforeReport(logGroup: string | undefined): string {
+  const cloudWatch =
+    logGroup === undefined
+      ? ''
+      : `
+aws logs create-log-stream --log-group-name "$SSP_JOB_LOG_GROUP" --log-stream-name "$SSP_JOB_LOG_STREAM" 2>/dev/null || true
+"$NODE" -e '${LOG_EVENTS_SCRIPT}' "$LOG" "$WORK/log-events" &&
+  for batch in "$WORK"/log-events-*.json; do
+    [ -f "$batch" ] || continue
+    aws logs put-log-events --log-group-name "$SSP_JOB_LOG_GROUP" --log-stream-name "$SSP_JOB_LOG_STREAM" --log-events "file://$batch" >/dev/null
+  done`;
+  return `export LOG BUCKET RUN_PREFIX NODE WORK CLAIMER="\${CLAIMER:-}"${
+    logGroup === undefined ? '' : ` SSP_JOB_LOG_GROUP='${logGroup}' SSP_JOB_LOG_STREAM="$EXECUTION/$IID"`
+  }
+cat > "$WORK/before-report.sh" <<'HOOK'
+#!/bin/bash
+aws s3 cp --only-show-errors "$LOG" "s3://$BUCKET/$RUN_PREFIX/output.log"${cloudWatch}
+if [ -n "$CLAIMER" ]; then while [ -d "/proc/$CLAIMER" ]; do sleep 1; done; fi
+HOOK`;
+}
+
+/** Exit status of the job wrapper when the job succeeded but its output could not be staged out. */
+export const OUTPUT_STAGING_FAILED_EXIT = 97;
+
+/**
+ * Splits a log file into PutLogEvents batches (at most 5000 events and 900 KB each, one timestamp per line, empty
+ * lines kept as a space): node -e SCRIPT <log file> <output prefix>. No single quotes: it is embedded in '...'.
+ */
+const LOG_EVENTS_SCRIPT = [
+  'const fs = require("fs");',
+  'const [file, out] = process.argv.slice(1);',
+  'const lines = fs.existsSync(file) ? fs.readFileSync(file, "utf8").split("\\n") : [];',
+  'if (lines.length && lines[lines.length - 1] === "") lines.pop();',
+  'let batch = [], size = 0, n = 0; const now = Date.now();',
+  'const flush = () => { if (batch.length) fs.writeFileSync(out + "-" + (n++) + ".json", JSON.stringify(batch)); batch = []; size = 0; };',
+  'for (const line of lines) { const message = (line || " ").slice(0, 200000); const bytes = Buffer.byteLength(message) + 26;',
+  '  if (batch.length >= 5000 || size + bytes > 900000) flush(); batch.push({ timestamp: now, message }); size += bytes; }',
+  'flush();',
+].join(' ');

@@ -21,6 +21,8 @@ export interface PropsToValidate {
   readonly hasNotificationTopic?: boolean;
   readonly hasNotificationKey?: boolean;
   readonly spotMaxPrice?: string;
+  /** Prefixes of the job bucket the construct reads or writes for the user, by prop name. */
+  readonly bucketPrefixes?: { [prop: string]: string };
   /** The schedule's fixed input, when there is a schedule. */
   readonly scheduleInput?: {
     readonly script?: string;
@@ -121,6 +123,13 @@ export function validateProps(p: PropsToValidate): void {
     problems.push(`'spot.maxPrice' must be a price in USD per hour like '0.05', got '${p.spotMaxPrice}'`);
   }
   if (p.scheduleInput) problems.push(...checkJobInput(p.scheduleInput));
+  for (const [prop, prefix] of Object.entries(p.bucketPrefixes ?? {})) {
+    if (Token.isUnresolved(prefix)) continue;
+    const bare = prefix.replace(/^\/+|\/+$/g, '');
+    if (bare === '' || bare === 'pipeline' || bare.startsWith('pipeline/') || bare.includes('..')) {
+      problems.push(`'${prop}' must be a prefix of the job bucket outside 'pipeline/' (the pipeline's own) and without '..', got '${prefix}'`);
+    }
+  }
   if (!p.osIsLinux) {
     problems.push("'machineImage' must be a Linux image: the bootstrap is a bash script");
   }
