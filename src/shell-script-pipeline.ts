@@ -521,7 +521,7 @@ export class ShellScriptPipeline extends Construct {
       stateMachineType: sfn.StateMachineType.STANDARD,
       comment: 'Runs a shell script on a fresh EC2 instance, then terminates it and notifies',
       // Above the job timeout: launch, terminate and notify get time of their own.
-      timeout: jobTimeout.isUnresolved() ? undefined : jobTimeout.plus(EXECUTION_TIMEOUT_MARGIN),
+      timeout: executionTimeout(jobTimeout, maxAttempts, props.retryDelay ?? Duration.minutes(1)),
       tracingEnabled: true,
       // Execution data holds task tokens and job output: state transitions are logged, their data is not.
       logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
@@ -529,7 +529,7 @@ export class ShellScriptPipeline extends Construct {
     if (jobTimeout.isUnresolved()) {
       Annotations.of(this).addWarningV2(
         'cdk-shell-script-pipeline:tokenJobTimeout',
-        "'jobTimeout' is only known at deploy time, so the state machine gets no execution timeout (job timeout + 30 minutes); " +
+        "'jobTimeout' is only known at deploy time, so the state machine gets no execution timeout (every attempt's job timeout + 30 minutes); " +
           'the task timeout, the heartbeat timeout and the instance hard cap still apply',
       );
     }
@@ -760,7 +760,7 @@ export class ShellScriptPipeline extends Construct {
   }
 
   /**
-   * Runs that passed the execution timeout (job timeout + 30 minutes) and were ended by Step Functions.
+   * Runs that passed the execution timeout (every attempt's job timeout, the retry delays and 30 minutes) and were ended by Step Functions.
    *
    * @default - sum over 5 minutes
    */
@@ -802,6 +802,16 @@ function acknowledge(scope: IConstruct, ...rules: { id: string; reason: string }
 
 function trimSlashes(prefix: string): string {
   return prefix.replace(/^\/+|\/+$/g, '');
+}
+
+/**
+ * Every attempt may take the whole job timeout, plus the delays between attempts, plus a margin for launching,
+ * terminating and notifying. Undefined when a duration is only known at deploy time.
+ */
+function executionTimeout(jobTimeout: Duration, maxAttempts: number, retryDelay: Duration): Duration | undefined {
+  if (jobTimeout.isUnresolved() || retryDelay.isUnresolved() || Token.isUnresolved(maxAttempts)) return undefined;
+  const seconds = jobTimeout.toSeconds() * maxAttempts + retryDelay.toSeconds() * (maxAttempts - 1) + EXECUTION_TIMEOUT_MARGIN.toSeconds();
+  return Duration.seconds(seconds);
 }
 
 /** The execution input for a {@link JobInput}, with only the fields that are set. */

@@ -43,6 +43,12 @@ function notifications(r: LocalRunResult): any[] {
 describe('attempts (maxAttempts, retryDelay)', () => {
   const definition = runDefinition({ maxAttempts: 3, retryDelay: Duration.seconds(30) });
 
+  test('the execution timeout leaves every attempt its whole job timeout, plus the delays and 30 minutes', () => {
+    // 3 attempts × 3600 s + 2 delays × 30 s + 1800 s.
+    expect(definition.TimeoutSeconds).toBe(3 * 3600 + 2 * 30 + 1800);
+    expect(runDefinition().TimeoutSeconds).toBe(3600 + 1800);
+  });
+
   test('the wait between attempts is retryDelay', () => {
     expect(definition.States[STATES.WAIT_BEFORE_RETRY]).toMatchObject({ Type: 'Wait', Seconds: 30 });
   });
