@@ -6,12 +6,12 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { TaskHandoff } from '../src';
-import { STATES } from '../src/private/workflow';
 import { cleanupTmp, cliEnv, requireBundle, startCli, tmpDir, waitFor } from './heartbeat/harness';
 import { FakeS3 } from './support/fake-s3';
 import { FakeStepFunctions } from './support/fake-sfn';
 import { awsError, runLocally } from './support/local-sfn';
 import { definitionOf, synth } from './support/template';
+import { STATES } from '../src/private/workflow';
 
 const EXECUTIONS = 20;
 const BUCKET = 'job-bucket';
