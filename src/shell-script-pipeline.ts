@@ -374,7 +374,8 @@ export class ShellScriptPipeline extends Construct {
       removalPolicy: props.bucketRemovalPolicy ?? RemovalPolicy.RETAIN,
       lifecycleRules: [
         { id: 'ExpireTaskDocuments', prefix: TASKS_PREFIX, expiration: Duration.days(1) },
-        { id: 'ExpireHandedOverTasks', prefix: HANDOFF_PREFIX, expiration: Duration.days(1) },
+        // Activity mode only: tasks one instance drew for another, left in the bucket for their owner.
+        ...(props.taskHandoff === TaskHandoff.ACTIVITY ? [{ id: 'ExpireHandedOverTasks', prefix: HANDOFF_PREFIX, expiration: Duration.days(1) }] : []),
         { id: 'ExpireRunArtifacts', prefix: RUNS_PREFIX, expiration: runRetention },
         { id: 'AbortIncompleteUploads', abortIncompleteMultipartUploadAfter: Duration.days(7) },
       ],
@@ -533,6 +534,23 @@ export class ShellScriptPipeline extends Construct {
           'the task timeout, the heartbeat timeout and the instance hard cap still apply',
       );
     }
+    if (props.spot) {
+      // The first Spot launch in an account creates EC2's Spot service-linked role.
+      this.stateMachine.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['iam:CreateServiceLinkedRole'],
+          resources: [
+            Stack.of(this).formatArn({
+              service: 'iam',
+              region: '',
+              resource: 'role',
+              resourceName: 'aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot',
+            }),
+          ],
+          conditions: { StringEquals: { 'iam:AWSServiceName': 'spot.amazonaws.com' } },
+        }),
+      );
+    }
     for (const statement of workflow.policies) {
       this.stateMachine.addToRolePolicy(statement);
     }
@@ -599,6 +617,20 @@ export class ShellScriptPipeline extends Construct {
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       });
       this.failureAlarm.addAlarmAction(new cloudwatchActions.SnsAction(topic));
+      // The topic's policy (TLS only) replaces SNS's default one, so CloudWatch needs its own Allow;
+      // and an encrypted topic needs CloudWatch to be able to use the key.
+      if (!props.notificationTopic) {
+        topic.addToResourcePolicy(
+          new iam.PolicyStatement({
+            sid: 'AllowFailureAlarm',
+            principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+            actions: ['sns:Publish'],
+            resources: [topic.topicArn],
+            conditions: { ArnEquals: { 'aws:SourceArn': this.failureAlarm.alarmArn } },
+          }),
+        );
+      }
+      props.notificationKey?.grant(new iam.ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
     }
 
     this.acknowledgeNagFindings(bucket, props.vpc === undefined, props.staging?.outputPrefix);

@@ -177,29 +177,79 @@ describe('the synthesized UserData', () => {
   });
 });
 
-test('every heartbeat.js call in the bootstrap uses a command and options the runtime CLI accepts', () => {
+/** The commands of the runtime CLI and the options each accepts, from its own usage text. */
+function acceptedCliOptions(): Map<string, Set<string>> {
   // The runtime's own usage text: "heartbeat.js <command> [--option ...] -- ...", possibly continued on indented lines.
   const accepted = new Map<string, Set<string>>();
   let current: Set<string> | undefined;
   for (const line of USAGE.split('\n')) {
-    const m = /^\s*heartbeat\.js (\w+)(.*)$/.exec(line);
+    const m = /^\s*heartbeat\.js (\w[\w-]*)(.*)$/.exec(line);
     if (m) accepted.set(m[1], (current = new Set()));
-    else if (!(current && /^\s+(\[--|-- )/.test(line))) current = undefined;
+    else if (!(current && /^\s+(\[?--|-- )/.test(line))) current = undefined;
     const synopsis = m ? m[2] : line;
     if (current) for (const o of synopsis.split(' -- ')[0].matchAll(/--([a-z][a-z-]*)/g)) current.add(o[1]);
   }
-  expect([...accepted.keys()]).toEqual(expect.arrayContaining(['run', 'fail']));
+  return accepted;
+}
 
-  const calls = [...renderBootstrap(RENDER_OPTIONS).matchAll(/heartbeat\.js" (\w+)([^\n]*)/g)];
-  expect(calls.map((c) => c[1]).sort()).toEqual(['fail', 'run']);
+/** The heartbeat.js calls of a bootstrap, continued lines joined: [command, the options it passes before any " -- "]. */
+function cliCalls(script: string): Array<[string, string[]]> {
+  const joined = script.replace(/\\\n\s*/g, ' ');
+  return [...joined.matchAll(/heartbeat\.js" ([\w-]+)([^\n]*)/g)].map(([, command, rest]) => [
+    command,
+    [...rest.split(' -- ')[0].matchAll(/--([a-z][a-z-]*)/g)].map((o) => o[1]),
+  ]);
+}
+
+function unknownCliUses(script: string): string[] {
+  const accepted = acceptedCliOptions();
   const unknown: string[] = [];
-  for (const [, command, rest] of calls) {
+  for (const [command, options] of cliCalls(script)) {
     if (!accepted.has(command)) unknown.push(command);
-    for (const o of rest.split(' -- ')[0].matchAll(/--([a-z][a-z-]*)/g)) {
-      if (!accepted.get(command)?.has(o[1])) unknown.push(`${command} --${o[1]}`);
-    }
+    for (const o of options) if (!accepted.get(command)?.has(o)) unknown.push(`${command} --${o}`);
   }
-  expect(unknown).toEqual([]);
+  return unknown;
+}
+
+test('every heartbeat.js call in the bootstrap uses a command and options the runtime CLI accepts', () => {
+  expect([...acceptedCliOptions().keys()]).toEqual(expect.arrayContaining(['run', 'fail']));
+  const script = renderBootstrap(RENDER_OPTIONS);
+  expect(cliCalls(script).map((c) => c[0]).sort()).toEqual(['fail', 'run']);
+  expect(unknownCliUses(script)).toEqual([]);
+});
+
+test('activity mode: claim-activity is called with options the runtime CLI accepts', () => {
+  expect([...acceptedCliOptions().keys()]).toContain('claim-activity');
+  const script = renderBootstrap({ ...RENDER_OPTIONS, activityArn: 'arn:aws:states:eu-west-1:111111111111:activity:jobs' });
+  const calls = cliCalls(script);
+  expect(calls.map((c) => c[0]).sort()).toEqual(['claim-activity', 'fail', 'run']);
+  expect(calls.find((c) => c[0] === 'claim-activity')![1]).toEqual(['activity-arn', 'instance-id', 'bucket', 'owner-tag-value', 'out', 'wait-seconds']);
+  expect(unknownCliUses(script)).toEqual([]);
+});
+
+test('with every option (activity, staging, job logs) the bootstrap still passes bash -n and fits in 16 KB of user data', () => {
+  const script = renderBootstrap({
+    ...RENDER_OPTIONS,
+    activityArn: 'arn:aws:states:eu-west-1:111111111111:activity:jobs',
+    stagingInputs: ['in/a', 'in/b', 'reference/data'],
+    stagingOutput: 'results',
+    jobLogGroup: 'ssp-job-logs',
+  });
+  const file = path.join(tmpDir('ssp-bash-n-'), 'bootstrap.sh');
+  fs.writeFileSync(file, script);
+  const r = spawnSync('/bin/bash', ['-n', file], { encoding: 'utf8' });
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+  expect(Buffer.byteLength(script, 'utf8')).toBeLessThan(16 * 1024);
+  // The files it writes at run time pass too.
+  for (const [name, mark] of [['run-job.sh', 'WRAPPER'], ['before-report.sh', 'HOOK']]) {
+    const body = new RegExp(`<<'${mark}'\\n([\\s\\S]*?)\\n${mark}\\n`).exec(script)?.[1];
+    expect({ name, found: body !== undefined }).toEqual({ name, found: true });
+    const f = path.join(tmpDir('ssp-bash-n-'), name);
+    fs.writeFileSync(f, body!);
+    const check = spawnSync('/bin/bash', ['-n', f], { encoding: 'utf8' });
+    expect({ name, stderr: check.stderr, status: check.status }).toEqual({ name, stderr: '', status: 0 });
+  }
 });
 
 // ---- sandbox run ------------------------------------------------------------------------------------------
@@ -214,10 +264,11 @@ test('every heartbeat.js call in the bootstrap uses a command and options the ru
  * absolute path. The work directory is moved to the sandbox in a copy of the script text.
  */
 const INSTANCE_ID = 'i-0123456789abcdef0';
-const HARMLESS_TOOLS = ['bash', 'tee', 'mkdir', 'dirname', 'basename', 'chmod', 'cp', 'find', 'cat'];
+const HARMLESS_TOOLS = ['bash', 'tee', 'mkdir', 'dirname', 'basename', 'chmod', 'cp', 'find', 'cat', 'wc'];
 const FORBIDDEN_TOOLS = ['halt', 'reboot', 'systemctl', 'init', 'telinit', 'kexec', 'sudo', 'rm', 'pkill', 'killall'];
 
-const LOG_CALL = '{ printf "%s" "$(basename "$0")"; [ $# -eq 0 ] || printf "\\t%s" "$@"; printf "\\n"; } >> "$SSP_CALLS"';
+// One write per call, so that calls logged at the same time (activity mode's claimer runs in the background) never interleave.
+const LOG_CALL = '{ ssp_line=$(basename "$0"); for ssp_arg in "$@"; do ssp_line+=$\'\\t\'"$ssp_arg"; done; printf \'%s\\n\' "$ssp_line"; } >> "$SSP_CALLS"';
 
 const FAKES: Record<string, string> = {
   'shutdown': 'exit 0',
@@ -231,6 +282,21 @@ const FAKES: Record<string, string> = {
 exit 1`,
   // node -e (the bootstrap reading fields of the task document) is the real Node.js; heartbeat.js is faked.
   '.node': `if [ "$1" = -e ]; then exec "$SSP_REAL_NODE" "$@"; fi
+# Activity mode's claimer: after SSP_CLAIM_DELAY, writes SSP_CLAIM_TASK to --out (or exits 1 without a file when it is
+# unset), then stays SSP_CLAIM_LINGER longer, like a claimer whose last poll is still in flight.
+if [ "$2" = claim-activity ]; then
+  out=''
+  while [ $# -gt 0 ]; do
+    case "$1" in --out) out="$2"; shift ;; esac
+    shift
+  done
+  "$SSP_REAL_SLEEP" "\${SSP_CLAIM_DELAY:-0.3}"
+  [ -n "\${SSP_CLAIM_TASK:-}" ] || exit 1
+  printf '%s' "$SSP_CLAIM_TASK" > "$out"
+  "$SSP_REAL_SLEEP" "\${SSP_CLAIM_LINGER:-0}"
+  printf 'claimer-exit\\n' >> "$SSP_CALLS"
+  exit 0
+fi
 printf '%s\\n' "$PWD" >> "$SSP_CALLS.cwd"
 # Like the runtime: the job's output goes to --log-file, and --before-report runs before the result is sent.
 log=''; hook=''
@@ -243,7 +309,14 @@ while [ $# -gt 0 ]; do
   shift
 done
 [ -n "$log" ] && echo 'job output' >> "$log"
+# SSP_RUN_JOB: run the command after -- like the runtime does (output to the log), and record its exit status.
+if [ -n "\${SSP_RUN_JOB:-}" ] && [ "\${1:-}" = -- ]; then
+  shift
+  "$@" >> "$log" 2>&1
+  echo "$?" > "$SSP_CALLS.job-status"
+fi
 [ -n "$hook" ] && bash -c "$hook"
+[ -n "\${SSP_MARK_REPORT:-}" ] && printf 'report\\n' >> "$SSP_CALLS"
 exit "\${SSP_HEARTBEAT_RC:-0}"`,
   'curl': `url=''; put=0; token=''
 while [ $# -gt 0 ]; do
@@ -261,7 +334,20 @@ case "$url" in
   http://169.254.169.254/latest/meta-data/placement/region) [ "$token" = imds-token ] && { printf 'eu-west-1'; exit 0; } ;;
 esac
 exit 22`,
-  'aws': `[ "$1" = s3 ] && [ "$2" = cp ] || exit 2
+  'aws': `# CloudWatch Logs: create-log-stream succeeds; put-log-events records the batch it was given (one JSON per line).
+if [ "$1" = logs ]; then
+  case "$2" in
+    create-log-stream) exit 0 ;;
+    put-log-events)
+      while [ $# -gt 0 ]; do
+        [ "$1" = --log-events ] && { cat "\${2#file://}"; printf '\\n'; } >> "$SSP_CALLS.log-events"
+        shift
+      done
+      exit 0 ;;
+  esac
+  exit 2
+fi
+[ "$1" = s3 ] && [ "$2" = cp ] || exit 2
 shift 2
 recursive=0; exclude=''; pos=()
 while [ $# -gt 0 ]; do
@@ -277,6 +363,10 @@ map() { case "$1" in s3://*) printf '%s/%s' "$SSP_S3" "\${1#s3://}" ;; *) printf
 src=$(map "\${pos[0]}"); dst=$(map "\${pos[1]}")
 if [ "$recursive" = 1 ]; then
   [ -n "\${SSP_FAIL_RECURSIVE:-}" ] && { echo 'fatal error: An error occurred (AccessDenied) when calling the ListObjectsV2 operation' >&2; exit 1; }
+  # Targeted failures: a recursive copy from or to a matching location.
+  if { [ -n "\${SSP_FAIL_COPY_FROM:-}" ] && [[ "\${pos[0]}" == $SSP_FAIL_COPY_FROM ]]; } || { [ -n "\${SSP_FAIL_COPY_TO:-}" ] && [[ "\${pos[1]}" == $SSP_FAIL_COPY_TO ]]; }; then
+    echo 'fatal error: An error occurred (AccessDenied) when calling the PutObject operation' >&2; exit 1
+  fi
   [ -d "$src" ] || exit 0
   (cd "$src" && find . -type f) | while IFS= read -r f; do
     rel="\${f#./}"
@@ -307,6 +397,8 @@ interface SandboxResult {
   readonly work: string;
   readonly s3: string;
   readonly cwds: string[];
+  /** Files the fakes leave next to the call log: `job-status` (SSP_RUN_JOB), `log-events` (put-log-events batches). */
+  readonly sidecar: (name: 'job-status' | 'log-events') => string | undefined;
 }
 
 function whichReal(tool: string): string {
@@ -381,6 +473,7 @@ function runSandbox(o: SandboxOptions): SandboxResult {
     work,
     s3,
     cwds: fs.existsSync(`${calls}.cwd`) ? fs.readFileSync(`${calls}.cwd`, 'utf8').trim().split('\n') : [],
+    sidecar: (name) => (fs.existsSync(`${calls}.${name}`) ? fs.readFileSync(`${calls}.${name}`, 'utf8') : undefined),
   };
 }
 
@@ -570,5 +663,243 @@ describe('the bootstrap in a sandbox', () => {
     const expected = summary(runSandbox({ script: rendered, objects }));
     expect(expected.at(-1)).toBe('poweroff');
     expect(summary(runSandbox({ script: fromTemplate, objects }))).toEqual(expected);
+  });
+});
+
+// ---- sandbox runs of the Data Pipeline parity options ----------------------------------------------------
+
+/** A task document like the state machine writes, with some fields changed. */
+function taskDocumentWith(fields: Record<string, unknown>): string {
+  return JSON.stringify({ ...JSON.parse(taskDocument('jobs/nightly.sh')), ...fields });
+}
+
+/** Index of the first faked call that matches, or -1. */
+function callIndex(r: SandboxResult, match: (call: string[]) => boolean, from = 0): number {
+  const i = r.calls.slice(from).findIndex(match);
+  return i < 0 ? -1 : i + from;
+}
+
+const isHeartbeat = (command: string) => (c: string[]) => (c[0] === 'node' || c[0] === '.node') && c[1] === '$WORK/heartbeat.js' && c[2] === command;
+
+describe('the bootstrap in a sandbox: userInput (the AWS sample\'s input)', () => {
+  const script = renderBootstrap({ ...RENDER_OPTIONS, heartbeatSeconds: '1' });
+  const objects = (userInput: string) => ({ ...jobObjects(), [TASK_KEY]: taskDocumentWith({ script: '', userInput }) });
+
+  test('writes the text to $WORK/job/user-input.sh and runs it; nothing is copied from the bucket', () => {
+    const userInput = '#!/bin/bash\necho "hello from userInput"\necho "in $(basename "$PWD")"\n';
+    const r = runSandbox({ script, objects: objects(userInput), env: { SSP_RUN_JOB: '1' } });
+    expect(fs.readFileSync(path.join(r.work, 'job', 'user-input.sh'), 'utf8')).toBe(userInput);
+    expect(fs.readdirSync(path.join(r.work, 'job'))).toEqual(['user-input.sh']);
+    const [run] = heartbeatCalls(r);
+    expect(run[0]).toBe('run');
+    expect(run.slice(run.indexOf('--'))).toEqual(['--', '/bin/bash', '$WORK/job/user-input.sh']);
+    expect(r.sidecar('job-status')).toBe('0\n');
+    expect(fs.readFileSync(path.join(r.s3, RUN_PREFIX, 'output.log'), 'utf8')).toContain('hello from userInput\nin job\n');
+    // Only the task document and the runtime are read from S3; the bucket's other files stay there.
+    expect(summary(r).filter((l) => l.startsWith('aws ') && l.includes(' s3://') && !l.includes('s3://job-bucket/pipeline/runs/'))).toEqual([
+      `aws s3 cp s3://${TASK_KEY} $WORK/task.json`,
+      `aws s3 cp s3://${RUNTIME_KEY} $WORK/heartbeat.js`,
+    ]);
+    expect(summary(r).filter((l) => l.includes('--recursive'))).toEqual([]);
+    expect(summary(r).at(-1)).toBe('poweroff');
+  });
+
+  test('a userInput of exactly 16384 bytes is run', () => {
+    const userInput = `echo ok\n#${'x'.repeat(16384 - 10)}\n`;
+    expect(Buffer.byteLength(userInput)).toBe(16384);
+    const r = runSandbox({ script, objects: objects(userInput) });
+    expect(heartbeatCalls(r).map((c) => c[0])).toEqual(['run']);
+  });
+
+  test('a userInput over 16384 bytes: reports Input.UserInputTooLarge, runs nothing, powers off', () => {
+    // 8200 characters, 16385 bytes: the limit is in bytes.
+    const userInput = `echo too big\n#${'é'.repeat(8185)}\n`;
+    expect(Buffer.byteLength(userInput)).toBe(16385);
+    // A UTF-8 locale, as on an instance: counting characters instead of bytes would let this through.
+    const r = runSandbox({ script, objects: objects(userInput), env: { SSP_RUN_JOB: '1', LANG: 'C.UTF-8' } });
+    expect(heartbeatCalls(r)).toEqual([
+      [
+        'fail', '--task-file', '$WORK/task.json', '--error', 'Input.UserInputTooLarge',
+        '--cause', 'userInput is 16385 bytes; the limit is 16384 (EC2 user data). Upload it as a script instead.',
+      ],
+    ]);
+    expect(r.sidecar('job-status')).toBeUndefined();
+    expect(summary(r).slice(-3)).toEqual(['heartbeat fail', `aws s3 cp $WORK/bootstrap.log s3://${RUN_PREFIX}/bootstrap.log`, 'poweroff']);
+    expect(r.status).not.toBe(0);
+  });
+});
+
+describe('the bootstrap in a sandbox: staging', () => {
+  const script = renderBootstrap({ ...RENDER_OPTIONS, heartbeatSeconds: '1', stagingInputs: ['in/a', 'in/b'], stagingOutput: 'results' });
+  const JOB = [
+    'set -e',
+    '[ -f "$SSP_INPUT_DIR/in/a/one.csv" ] && [ -f "$SSP_INPUT_DIR/in/a/deep/two.csv" ]',
+    'cat "$SSP_INPUT_DIR/in/b/three.txt" > "$SSP_OUTPUT_DIR/result.txt"',
+    'mkdir -p "$SSP_OUTPUT_DIR/sub"',
+    'echo nested > "$SSP_OUTPUT_DIR/sub/x.txt"',
+    'exit "${JOB_EXIT:-0}"',
+    '',
+  ].join('\n');
+  const objects = {
+    ...jobObjects(),
+    [`${BUCKET}/jobs/nightly.sh`]: JOB,
+    [`${BUCKET}/in/a/one.csv`]: '1\n',
+    [`${BUCKET}/in/a/deep/two.csv`]: '2\n',
+    [`${BUCKET}/in/b/three.txt`]: 'three\n',
+    [`${BUCKET}/in/c/not-staged.txt`]: 'no\n',
+  };
+  const COPY_IN = (p: string) => `aws s3 cp --recursive s3://${BUCKET}/${p}/ $WORK/input/${p}/ --exclude pipeline/*`;
+  const COPY_OUT = `aws s3 cp --recursive $WORK/output s3://${BUCKET}/results/exec-1/`;
+
+  test('copies each input prefix to $SSP_INPUT_DIR/<prefix>/ before the job, which runs through the wrapper', () => {
+    const r = runSandbox({ script, objects, env: { SSP_RUN_JOB: '1' } });
+    const lines = summary(r);
+    expect(lines.indexOf(COPY_IN('in/a'))).toBeGreaterThan(lines.indexOf(`aws s3 cp --recursive s3://${BUCKET}/jobs/ $WORK/job/jobs/ --exclude pipeline/*`));
+    expect(lines.indexOf(COPY_IN('in/b'))).toBeGreaterThan(lines.indexOf(COPY_IN('in/a')));
+    expect(lines.indexOf('heartbeat run')).toBeGreaterThan(lines.indexOf(COPY_IN('in/b')));
+    expect(fs.readFileSync(path.join(r.work, 'input/in/a/deep/two.csv'), 'utf8')).toBe('2\n');
+    expect(fs.existsSync(path.join(r.work, 'input/in/c'))).toBe(false);
+    const [run] = heartbeatCalls(r);
+    expect(run.slice(run.indexOf('--'))).toEqual(['--', '/bin/bash', '$WORK/run-job.sh', '$WORK/job/jobs/nightly.sh']);
+    expect(r.sidecar('job-status')).toBe('0\n');
+  });
+
+  test('a job that succeeds: $SSP_OUTPUT_DIR lands under <outputPrefix>/<execution>/, before the result is reported', () => {
+    const r = runSandbox({ script, objects, env: { SSP_RUN_JOB: '1' } });
+    const out = path.join(r.s3, BUCKET, 'results', 'exec-1');
+    expect(fs.readFileSync(path.join(out, 'result.txt'), 'utf8')).toBe('three\n');
+    expect(fs.readFileSync(path.join(out, 'sub', 'x.txt'), 'utf8')).toBe('nested\n');
+    const lines = summary(r);
+    // Inside the job: after the run starts, before the before-report hook uploads the log.
+    expect(lines.indexOf(COPY_OUT)).toBeGreaterThan(lines.indexOf('heartbeat run'));
+    expect(lines.indexOf(COPY_OUT)).toBeLessThan(lines.indexOf(`aws s3 cp $WORK/output.log s3://${RUN_PREFIX}/output.log`));
+  });
+
+  test('a job that fails: its exit status stands and nothing is copied out', () => {
+    const r = runSandbox({ script, objects, env: { SSP_RUN_JOB: '1', JOB_EXIT: '3' } });
+    expect(r.sidecar('job-status')).toBe('3\n');
+    expect(summary(r)).not.toContain(COPY_OUT);
+    expect(fs.existsSync(path.join(r.s3, BUCKET, 'results'))).toBe(false);
+  });
+
+  test('a job that succeeds but whose output cannot be copied out fails with exit 97', () => {
+    const r = runSandbox({ script, objects, env: { SSP_RUN_JOB: '1', SSP_FAIL_COPY_TO: `s3://${BUCKET}/results/*` } });
+    expect(summary(r)).toContain(COPY_OUT);
+    expect(r.sidecar('job-status')).toBe('97\n');
+    expect(fs.readFileSync(path.join(r.s3, RUN_PREFIX, 'output.log'), 'utf8')).toContain(
+      `[bootstrap] could not copy ${path.join(r.work, 'output')} to s3://${BUCKET}/results/exec-1/`,
+    );
+  });
+
+  test('an input prefix that cannot be copied: reports Bootstrap.Failed naming it, runs nothing', () => {
+    const r = runSandbox({ script, objects, env: { SSP_RUN_JOB: '1', SSP_FAIL_COPY_FROM: `s3://${BUCKET}/in/b/` } });
+    expect(heartbeatCalls(r)).toEqual([
+      ['fail', '--task-file', '$WORK/task.json', '--error', 'Bootstrap.Failed', '--cause', `could not stage s3://${BUCKET}/in/b/ in`],
+    ]);
+    expect(r.sidecar('job-status')).toBeUndefined();
+    expect(summary(r).at(-1)).toBe('poweroff');
+  });
+
+  test('without staging: both directories exist and are exported to the job, which runs directly', () => {
+    const job = 'echo "input=$SSP_INPUT_DIR output=$SSP_OUTPUT_DIR"; [ -d "$SSP_INPUT_DIR" ] && [ -d "$SSP_OUTPUT_DIR" ]\n';
+    const r = runSandbox({
+      script: renderBootstrap({ ...RENDER_OPTIONS, heartbeatSeconds: '1' }),
+      objects: { ...jobObjects(), [`${BUCKET}/jobs/nightly.sh`]: job },
+      env: { SSP_RUN_JOB: '1' },
+    });
+    expect(r.sidecar('job-status')).toBe('0\n');
+    expect(fs.readFileSync(path.join(r.s3, RUN_PREFIX, 'output.log'), 'utf8')).toContain(
+      `input=${path.join(r.work, 'input')} output=${path.join(r.work, 'output')}`,
+    );
+    expect(heartbeatCalls(r)[0].slice(-3)).toEqual(['--', '/bin/bash', '$WORK/job/jobs/nightly.sh']);
+  });
+});
+
+describe('the bootstrap in a sandbox: job log group', () => {
+  const script = renderBootstrap({ ...RENDER_OPTIONS, heartbeatSeconds: '1', jobLogGroup: 'ssp-job-logs' });
+  const STREAM = `exec-1/${INSTANCE_ID}`;
+
+  test('the before-report hook creates the stream <execution>/<instance> and puts one event per line of the log', () => {
+    const objects = { ...jobObjects(), [`${BUCKET}/jobs/nightly.sh`]: "printf 'first\\n\\nthird\\n'\n" };
+    const before = Date.now();
+    const r = runSandbox({ script, objects, env: { SSP_RUN_JOB: '1' } });
+    const lines = summary(r);
+    const create = `aws logs create-log-stream --log-group-name ssp-job-logs --log-stream-name ${STREAM}`;
+    const put = `aws logs put-log-events --log-group-name ssp-job-logs --log-stream-name ${STREAM} --log-events file://$WORK/log-events-0.json`;
+    expect(lines.filter((l) => l.startsWith('aws logs '))).toEqual([create, put]);
+    // In the hook: after the job, after the log went to the bucket, before the trap's own uploads.
+    const hookUpload = lines.indexOf(`aws s3 cp $WORK/output.log s3://${RUN_PREFIX}/output.log`);
+    expect(hookUpload).toBeGreaterThan(lines.indexOf('heartbeat run'));
+    expect(lines.indexOf(create)).toBeGreaterThan(hookUpload);
+    expect(lines.indexOf(put)).toBeLessThan(lines.lastIndexOf(`aws s3 cp $WORK/output.log s3://${RUN_PREFIX}/output.log`));
+
+    const batches = r.sidecar('log-events')!.trim().split('\n').map((l) => JSON.parse(l));
+    expect(batches).toHaveLength(1);
+    // 'job output' is what the fake runtime itself writes to the log; an empty line is sent as ' '.
+    expect(batches[0].map((e: any) => e.message)).toEqual(['job output', 'first', ' ', 'third']);
+    for (const e of batches[0]) {
+      expect(Object.keys(e).sort()).toEqual(['message', 'timestamp']);
+      expect(e.timestamp).toBeGreaterThanOrEqual(before);
+      expect(e.timestamp).toBeLessThanOrEqual(Date.now());
+    }
+  });
+
+  test('without a job log group, nothing goes to CloudWatch Logs', () => {
+    const r = runSandbox({ script: renderBootstrap({ ...RENDER_OPTIONS, heartbeatSeconds: '1' }), objects: jobObjects(), env: { SSP_RUN_JOB: '1' } });
+    expect(summary(r).filter((l) => l.startsWith('aws logs '))).toEqual([]);
+    expect(r.sidecar('log-events')).toBeUndefined();
+  });
+});
+
+describe('the bootstrap in a sandbox: activity mode', () => {
+  const ACTIVITY_ARN = 'arn:aws:states:eu-west-1:111111111111:activity:jobs';
+  const script = renderBootstrap({ ...RENDER_OPTIONS, activityArn: ACTIVITY_ARN });
+  const objects = () => {
+    const o = jobObjects();
+    delete o[TASK_KEY];
+    return o;
+  };
+  const CLAIM = [
+    'claim-activity', '--activity-arn', ACTIVITY_ARN, '--instance-id', INSTANCE_ID, '--bucket', BUCKET,
+    '--owner-tag-value', `${RENDER_OPTIONS.roleId}:${INSTANCE_ID}`, '--out', '$WORK/task.json', '--wait-seconds', '3600',
+  ];
+
+  test('claims the task in the background, goes on once the task file appears, and lets the claimer finish before reporting', () => {
+    const r = runSandbox({
+      script,
+      objects: objects(),
+      env: { SSP_CLAIM_TASK: taskDocument('jobs/nightly.sh'), SSP_CLAIM_DELAY: '0.5', SSP_CLAIM_LINGER: '0.5', SSP_MARK_REPORT: '1' },
+    });
+    const calls = heartbeatCalls(r);
+    expect(calls.map((c) => c[0])).toEqual(['claim-activity', 'run']);
+    expect(calls[0]).toEqual(CLAIM);
+
+    const claim = callIndex(r, isHeartbeat('claim-activity'));
+    const runtime = callIndex(r, (c) => c[0] === 'aws' && c.includes(`s3://${RUNTIME_KEY}`));
+    const readTask = callIndex(r, (c) => c[0] === 'node' && c[1] === '-e' && c.includes('$WORK/task.json'));
+    expect(runtime).toBeGreaterThanOrEqual(0);
+    expect(claim).toBeGreaterThan(runtime);
+    expect(readTask).toBeGreaterThan(claim);
+    // The bootstrap kept waiting (sleep 1) while the claimer ran in the background.
+    expect(r.calls.slice(claim, readTask).filter((c) => c[0] === 'sleep').length).toBeGreaterThanOrEqual(1);
+    // No task document is read from the bucket in activity mode.
+    expect(summary(r).filter((l) => l.includes('pipeline/tasks/'))).toEqual([]);
+
+    const lines = summary(r);
+    expect(lines).toContain(`aws s3 cp --recursive s3://${BUCKET}/jobs/ $WORK/job/jobs/ --exclude pipeline/*`);
+    // The before-report hook waited for the claimer's last poll to be handed over.
+    expect(lines.indexOf('claimer-exit')).toBeGreaterThan(lines.indexOf('heartbeat run'));
+    expect(lines.indexOf('report')).toBeGreaterThan(lines.indexOf('claimer-exit'));
+    expect(lines.at(-1)).toBe('poweroff');
+  });
+
+  test('when the claimer exits without a task file: powers off without running anything', () => {
+    const r = runSandbox({ script, objects: objects(), env: { SSP_CLAIM_DELAY: '0.3' } });
+    expect(heartbeatCalls(r)).toEqual([CLAIM]);
+    expect(r.output).toContain('[bootstrap] no activity task for this instance');
+    const lines = summary(r);
+    expect(lines.filter((l) => l.includes('--recursive') || l.includes('pipeline/runs/'))).toEqual([]);
+    expect(lines.at(-1)).toBe('poweroff');
+    expect(r.status).not.toBe(0);
   });
 });

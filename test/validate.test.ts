@@ -5,7 +5,10 @@
 import { App, CfnParameter, Duration, Lazy, Size, Stack, Token } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import { ShellScriptPipeline, ShellScriptPipelineProps } from '../src';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { JobInput, ShellScriptPipeline, ShellScriptPipelineProps } from '../src';
 import { synth, TEST_ENV } from './support/template';
 import { PropsToValidate, validateProps } from '../src/private/validate';
 
@@ -154,6 +157,39 @@ describe('validateProps', () => {
 
     test('fails when the image is not Linux', () => {
       expect(check({ osIsLinux: false })).toThrow(/'machineImage' must be a Linux image: the bootstrap is a bash script/);
+    });
+  });
+
+  describe('Data Pipeline parity props', () => {
+    test('accepts every value at the edge of its range', () => {
+      expect(check({ maxAttempts: 20, retryDelay: Duration.hours(24), spotMaxPrice: '0.05' })).not.toThrow();
+      expect(check({ maxAttempts: 2, retryDelay: Duration.seconds(0), spotMaxPrice: '1' })).not.toThrow();
+      expect(check({ maxAttempts: 1, retryDelay: Duration.seconds(0) })).not.toThrow();
+      expect(check({ hasNotificationTopic: true, hasNotificationKey: false })).not.toThrow();
+      expect(check({ scheduleInput: { script: 'jobs/nightly.sh', args: ['a'], env: { _OK: '1', STAGE2: 'x' } } })).not.toThrow();
+      expect(check({ scheduleInput: { userInput: 'echo hi' } })).not.toThrow();
+      expect(check({ bucketPrefixes: { 'staging.outputPrefix': '/results/', 'scriptsPrefix': 'pipelines/' } })).not.toThrow();
+    });
+
+    test('a problem with a new prop is listed with the others, one per line', () => {
+      const message = messageOf({ maxAttempts: 0, spotMaxPrice: 'cheap', scheduleInput: {}, bucketPrefixes: { scriptsPrefix: 'pipeline/' } });
+      const problems = message!.split('\n').slice(1);
+      expect(problems).toHaveLength(4);
+      for (const prop of ["'maxAttempts'", "'spot.maxPrice'", "'schedule.input'", "'scriptsPrefix'"]) {
+        expect(problems.filter((l) => l.startsWith(`  - ${prop}`))).toHaveLength(1);
+      }
+    });
+
+    test('does not check values that are tokens', () => {
+      expect(
+        check({
+          maxAttempts: Token.asNumber(Lazy.number({ produce: () => 0 })),
+          retryDelay: Duration.seconds(Lazy.number({ produce: () => 0.5 })),
+          spotMaxPrice: Lazy.string({ produce: () => 'cheap' }),
+          scheduleInput: { script: Lazy.string({ produce: () => 'pipeline/x.sh' }) },
+          bucketPrefixes: { scriptsPrefix: Lazy.string({ produce: () => 'pipeline/' }) },
+        }),
+      ).not.toThrow();
     });
   });
 
@@ -318,6 +354,79 @@ describe('ShellScriptPipeline rejects bad props at synth', () => {
       /\n {2}- 'rootVolumeSize'/,
       /\n {2}- 'runArtifactsRetention'/,
     );
+  });
+
+  describe('Data Pipeline parity props', () => {
+    const daily = scheduler.ScheduleExpression.rate(Duration.days(1));
+    const scheduled = (input: JobInput): ShellScriptPipelineProps => ({ schedule: { expression: daily, input } });
+
+    test.each([0, 21, 1.5])('fails when maxAttempts is %s', (maxAttempts) => {
+      expectRejected({ maxAttempts }, new RegExp(`'maxAttempts' must be a whole number from 1 to 20, got ${maxAttempts}`));
+    });
+
+    test.each([Duration.millis(1500), Duration.millis(500)])('fails when retryDelay is not a whole number of seconds: %s', (retryDelay) => {
+      expectRejected(
+        { maxAttempts: 3, retryDelay },
+        new RegExp(`'retryDelay' must be a whole number of seconds from 0 to 24 hours, got Duration\\.millis\\(${retryDelay.toMilliseconds()}\\)`),
+      );
+    });
+
+    test('fails when retryDelay is over 24 hours', () => {
+      expectRejected({ maxAttempts: 3, retryDelay: Duration.hours(25) }, /'retryDelay' must be a whole number of seconds from 0 to 24 hours, got Duration\.hours\(25\)/);
+      expectRejected({ maxAttempts: 3, retryDelay: Duration.seconds(86_401) }, /'retryDelay' must be a whole number of seconds from 0 to 24 hours/);
+    });
+
+    test('fails when retryDelay is set with a single attempt', () => {
+      expectRejected({ maxAttempts: 1, retryDelay: Duration.seconds(30) }, /'retryDelay' has no effect with one attempt; set 'maxAttempts' above 1 or remove 'retryDelay'/);
+      expectRejected({ retryDelay: Duration.minutes(5) }, /'retryDelay' has no effect with one attempt/);
+    });
+
+    test('fails when notificationTopic and notificationKey are both set', () => {
+      expectRejected(
+        (stack) => ({
+          notificationTopic: sns.Topic.fromTopicArn(stack, 'Mine', 'arn:aws:sns:eu-west-1:111111111111:mine'),
+          notificationKey: new kms.Key(stack, 'Key'),
+        }),
+        /'notificationKey' encrypts the topic the construct creates; with 'notificationTopic', encrypt your own topic instead/,
+      );
+    });
+
+    test('fails when spot.maxPrice is not a price', () => {
+      expectRejected({ spot: { maxPrice: 'cheap' } }, /'spot\.maxPrice' must be a price in USD per hour like '0\.05', got 'cheap'/);
+    });
+
+    test('fails when schedule.input has both script and userInput', () => {
+      expectRejected(scheduled({ script: 'jobs/a.sh', userInput: 'echo hi' }), /'schedule\.input' needs exactly one of 'script' .* or 'userInput'/);
+    });
+
+    test('fails when schedule.input has neither script nor userInput', () => {
+      expectRejected(scheduled({ args: ['a'] }), /'schedule\.input' needs exactly one of 'script' \(a key in the job bucket\) or 'userInput' \(bash text\)/);
+    });
+
+    test("fails when schedule.input.script is under 'pipeline/'", () => {
+      expectRejected(scheduled({ script: 'pipeline/tasks/x.sh' }), /'schedule\.input\.script' must be a key in the job bucket outside 'pipeline\/'.*got 'pipeline\/tasks\/x\.sh'/);
+    });
+
+    test('fails when schedule.input.userInput is empty', () => {
+      expectRejected(scheduled({ userInput: '' }), /'schedule\.input\.userInput' must not be empty/);
+    });
+
+    test('fails when schedule.input.env has a name that is not an environment variable name', () => {
+      expectRejected(scheduled({ script: 'jobs/a.sh', env: { 'OK': '1', '1BAD': 'x' } }), /'schedule\.input\.env' has '1BAD', which is not an environment variable name/);
+    });
+
+    test("fails when a staging input prefix is under 'pipeline/', naming which one", () => {
+      expectRejected({ staging: { inputPrefixes: ['pipeline/x'] } }, /'staging\.inputPrefixes\[0\]' must be a prefix of the job bucket outside 'pipeline\/'.*got 'pipeline\/x'/);
+      expectRejected({ staging: { inputPrefixes: ['in/', 'pipeline/x'] } }, /'staging\.inputPrefixes\[1\]' must be a prefix/);
+    });
+
+    test("fails when staging.outputPrefix climbs out with '..'", () => {
+      expectRejected({ staging: { outputPrefix: '../up' } }, /'staging\.outputPrefix' must be a prefix of the job bucket outside 'pipeline\/' .*without '\.\.', got '\.\.\/up'/);
+    });
+
+    test("fails when scriptsPrefix is 'pipeline/'", () => {
+      expectRejected({ scriptsPrefix: 'pipeline/' }, /'scriptsPrefix' must be a prefix of the job bucket outside 'pipeline\/'.*got 'pipeline\/'/);
+    });
   });
 
   describe('values that are tokens are not rejected', () => {
