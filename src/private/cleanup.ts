@@ -1,10 +1,11 @@
-import { Aws, Duration, Stack, ArnFormat } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { INSTANCE_TAGS } from './protocol';
+import { terminateInstancesState, terminateTaggedInstancesPolicy } from './terminate';
 
 /** State names of the cleanup state machine. Part of the API: do not rename. */
 export const CLEANUP_STATES = {
@@ -40,8 +41,6 @@ export interface Cleanup {
  * its own Terminate/Notify path leaves no live instance behind, and is not notified twice).
  */
 export function buildCleanup(scope: Construct, o: CleanupOptions): Cleanup {
-  const stack = Stack.of(scope);
-  const instanceArn = stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*', arnFormat: ArnFormat.SLASH_RESOURCE_NAME });
 
   const find = new tasks.CallAwsService(scope, CLEANUP_STATES.FIND, {
     service: 'ec2',
@@ -60,22 +59,7 @@ export function buildCleanup(scope: Construct, o: CleanupOptions): Cleanup {
   });
   find.addRetry({ errors: [sfn.Errors.ALL], interval: Duration.seconds(2), backoffRate: 2, maxAttempts: 6, jitterStrategy: sfn.JitterType.FULL });
 
-  const terminate = new sfn.CustomState(scope, CLEANUP_STATES.TERMINATE, {
-    stateJson: {
-      Type: 'Task',
-      Resource: `arn:${Aws.PARTITION}:states:::aws-sdk:ec2:terminateInstances`,
-      Parameters: { 'InstanceIds.$': '$.leftover.ids' },
-      ResultPath: null,
-    },
-  });
-  terminate.addRetry({
-    errors: [sfn.Errors.ALL],
-    interval: Duration.seconds(2),
-    backoffRate: 2,
-    maxAttempts: 8,
-    maxDelay: Duration.seconds(60),
-    jitterStrategy: sfn.JitterType.FULL,
-  });
+  const terminate = terminateInstancesState(scope, CLEANUP_STATES.TERMINATE, '$.leftover.ids');
   const terminateFailed = new sfn.Pass(scope, CLEANUP_STATES.TERMINATE_FAILED, { comment: 'Reported in the notification' });
   terminate.addCatch(terminateFailed, { errors: [sfn.Errors.ALL], resultPath: '$.terminateError' });
 
@@ -121,12 +105,5 @@ export function buildCleanup(scope: Construct, o: CleanupOptions): Cleanup {
     new sfn.Choice(scope, CLEANUP_STATES.ANY).when(sfn.Condition.isPresent('$.leftover.reservations[0]'), collect).otherwise(none),
   );
 
-  const policies = [
-    new iam.PolicyStatement({
-      actions: ['ec2:TerminateInstances'],
-      resources: [instanceArn],
-      conditions: { StringEquals: { [`aws:ResourceTag/${INSTANCE_TAGS.PIPELINE}`]: o.pipelineId } },
-    }),
-  ];
-  return { definition, policies };
+  return { definition, policies: [terminateTaggedInstancesPolicy(scope, o.pipelineId)] };
 }

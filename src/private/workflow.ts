@@ -1,4 +1,4 @@
-import { ArnFormat, Aws, Duration, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -7,6 +7,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { buildInputValidation, INPUT_STATES } from './input-validation';
 import { INPUT_ERRORS, INSTANCE_TAGS, OWNER_TAG, RUNS_PREFIX, TASKS_PREFIX } from './protocol';
+import { terminateInstancesState, terminateTaggedInstancesPolicy } from './terminate';
 
 /** The state names users see in the console and in the execution history. Part of the API: do not rename. */
 export const STATES = {
@@ -134,52 +135,38 @@ export function buildWorkflow(scope: Construct, o: WorkflowOptions): Workflow {
     causePath: '$.error.Cause',
   });
   const succeeded = new sfn.Succeed(scope, STATES.SUCCEEDED);
-  let onFailure: sfn.IChainable = failed;
-  if (o.notifyOnFailure) {
-    const notifyFailure = new tasks.SnsPublish(scope, STATES.NOTIFY_FAILURE, {
+  // One notification per run, status in the subject. The run's status is what matters: a notification that
+  // cannot be sent after retries does not change it.
+  const notify = (id: string, status: 'SUCCEEDED' | 'FAILED', end: sfn.State, details: Record<string, unknown>) => {
+    const publish = new tasks.SnsPublish(scope, id, {
       topic: o.topic,
-      subject: sfn.JsonPath.format('FAILED: {}', sfn.JsonPath.executionName),
+      subject: sfn.JsonPath.format(`${status}: {}`, sfn.JsonPath.executionName),
       message: sfn.TaskInput.fromObject({
-        status: 'FAILED',
+        status,
         pipeline: o.pipelineId,
         execution: sfn.JsonPath.executionName,
         executionArn: sfn.JsonPath.executionId,
         attempt: sfn.JsonPath.numberAt('$.attempt'),
         maxAttempts: o.maxAttempts,
         instanceId: sfn.JsonPath.stringAt('$.instance.InstanceId'),
-        error: sfn.JsonPath.stringAt('$.error.Error'),
-        cause: sfn.JsonPath.stringAt('$.error.Cause'),
+        ...details,
         log: logUrl,
       }),
       resultPath: sfn.JsonPath.DISCARD,
     });
-    // The run's status is what matters; a notification that cannot be sent after retries does not change it.
-    notifyFailure.addRetry(notifyRetry);
-    notifyFailure.addCatch(failed, { errors: [sfn.Errors.ALL], resultPath: '$.notifyError' });
-    onFailure = notifyFailure.next(failed);
-  }
-  let onSuccess: sfn.IChainable = succeeded;
-  if (o.notifyOnSuccess) {
-    const notifySuccess = new tasks.SnsPublish(scope, STATES.NOTIFY_SUCCESS, {
-      topic: o.topic,
-      subject: sfn.JsonPath.format('SUCCEEDED: {}', sfn.JsonPath.executionName),
-      message: sfn.TaskInput.fromObject({
-        status: 'SUCCEEDED',
-        pipeline: o.pipelineId,
-        execution: sfn.JsonPath.executionName,
-        executionArn: sfn.JsonPath.executionId,
-        attempt: sfn.JsonPath.numberAt('$.attempt'),
-        maxAttempts: o.maxAttempts,
-        instanceId: sfn.JsonPath.stringAt('$.instance.InstanceId'),
-        job: sfn.JsonPath.objectAt('$.job'),
-        log: logUrl,
-      }),
-      resultPath: sfn.JsonPath.DISCARD,
-    });
-    notifySuccess.addRetry(notifyRetry);
-    notifySuccess.addCatch(succeeded, { errors: [sfn.Errors.ALL], resultPath: '$.notifyError' });
-    onSuccess = notifySuccess.next(succeeded);
-  }
+    publish.addRetry(notifyRetry);
+    publish.addCatch(end, { errors: [sfn.Errors.ALL], resultPath: '$.notifyError' });
+    return publish.next(end);
+  };
+  const onFailure: sfn.IChainable = o.notifyOnFailure
+    ? notify(STATES.NOTIFY_FAILURE, 'FAILED', failed, {
+      error: sfn.JsonPath.stringAt('$.error.Error'),
+      cause: sfn.JsonPath.stringAt('$.error.Cause'),
+    })
+    : failed;
+  const onSuccess: sfn.IChainable = o.notifyOnSuccess
+    ? notify(STATES.NOTIFY_SUCCESS, 'SUCCEEDED', succeeded, { job: sfn.JsonPath.objectAt('$.job') })
+    : succeeded;
 
   // ---- Validate input, then prepare the first attempt -------------------------------------------
   const subnets = new sfn.Pass(scope, STATES.SUBNETS, {
@@ -413,25 +400,7 @@ export function buildWorkflow(scope: Construct, o: WorkflowOptions): Workflow {
   }
 
   // ---- Terminate, then report -----------------------------------------------------------------
-  // A custom state so its IAM statement can carry the tag condition: TerminateInstances is only
-  // allowed on instances this pipeline tagged (CallAwsService would add an unconditioned statement).
-  const terminate = new sfn.CustomState(scope, STATES.TERMINATE, {
-    stateJson: {
-      Type: 'Task',
-      Resource: `arn:${Aws.PARTITION}:states:::aws-sdk:ec2:terminateInstances`,
-      Parameters: { 'InstanceIds.$': 'States.Array($.instance.InstanceId)' },
-      ResultPath: null,
-    },
-  });
-  // Terminating is retried until it sticks; an instance that is already gone counts as terminated.
-  terminate.addRetry({
-    errors: [sfn.Errors.ALL],
-    interval: Duration.seconds(2),
-    backoffRate: 2,
-    maxAttempts: 8,
-    maxDelay: Duration.seconds(60),
-    jitterStrategy: sfn.JitterType.FULL,
-  });
+  const terminate = terminateInstancesState(scope, STATES.TERMINATE, 'States.Array($.instance.InstanceId)');
   const terminateFailed = new sfn.Pass(scope, STATES.TERMINATE_FAILED, {
     parameters: {
       Error: TERMINATE_FAILED_ERROR,
@@ -444,13 +413,7 @@ export function buildWorkflow(scope: Construct, o: WorkflowOptions): Workflow {
     resultPath: '$.error',
   });
   terminate.addCatch(terminateFailed, { errors: [sfn.Errors.ALL], resultPath: '$.terminateError' });
-  const policies = [
-    new iam.PolicyStatement({
-      actions: ['ec2:TerminateInstances'],
-      resources: [ec2Arn('instance', '*')],
-      conditions: { StringEquals: { [`aws:ResourceTag/${INSTANCE_TAGS.PIPELINE}`]: o.pipelineId } },
-    }),
-  ];
+  const policies = [terminateTaggedInstancesPolicy(scope, o.pipelineId)];
 
   // ---- Attempts -------------------------------------------------------------------------------
   // A failed attempt has terminated its instance (or never had one); the next attempt launches a fresh one.
