@@ -82,18 +82,31 @@ export function buildInputValidation(scope: Construct, next: sfn.IChainable, onE
   const invalidEnv = inputError(S.INVALID_ENV, INPUT_ERRORS.INVALID_ENV, '"env" must be an object of string values, e.g. {"STAGE": "prod"}');
 
   // ---- env: an object of strings ------------------------------------------------------------------
-  const checkEnv = new sfn.Map(scope, S.CHECK_ENV, {
-    comment: 'Fails unless every value of env is a string',
-    itemsPath: '$.envCheck.values',
-    maxConcurrency: 1,
-    resultPath: sfn.JsonPath.DISCARD,
-  });
-  checkEnv.itemProcessor(
-    new sfn.Choice(scope, S.CHECK_ENV_VALUE)
-      .when(sfn.Condition.isString('$'), new sfn.Pass(scope, S.ENV_VALUE_OK))
-      .otherwise(new sfn.Fail(scope, S.ENV_VALUE_NOT_STRING, { error: INPUT_ERRORS.INVALID_ENV, cause: 'an env value is not a string' })),
+  // A Map whose items fail unless they are strings; its failure goes to `whenNot`.
+  type MapIds = { map: string; item: string; ok: string; notOk: string };
+  const allStrings = (ids: MapIds, itemsPath: string, error: string, what: string, whenNot: sfn.IChainable) => {
+    const map = new sfn.Map(scope, ids.map, {
+      comment: `Fails unless every ${what} is a string`,
+      itemsPath,
+      maxConcurrency: 1,
+      resultPath: sfn.JsonPath.DISCARD,
+    });
+    map.itemProcessor(
+      new sfn.Choice(scope, ids.item)
+        .when(sfn.Condition.isString('$'), new sfn.Pass(scope, ids.ok))
+        .otherwise(new sfn.Fail(scope, ids.notOk, { error, cause: `an ${what} is not a string` })),
+    );
+    map.addCatch(whenNot, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
+    return map;
+  };
+
+  const checkEnv = allStrings(
+    { map: S.CHECK_ENV, item: S.CHECK_ENV_VALUE, ok: S.ENV_VALUE_OK, notOk: S.ENV_VALUE_NOT_STRING },
+    '$.envCheck.values',
+    INPUT_ERRORS.INVALID_ENV,
+    'env value',
+    invalidEnv,
   );
-  checkEnv.addCatch(invalidEnv, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
   checkEnv.next(next);
   // Choice rules cannot tell an object from a list, but the object's JSON text starts with "{".
   // "$.env.*" on an empty object matches nothing, which is an error, so {} skips the value check.
@@ -108,18 +121,13 @@ export function buildInputValidation(scope: Construct, next: sfn.IChainable, onE
   );
 
   // ---- args: a list of at most MAX_ARGS strings ---------------------------------------------------
-  const checkArgs = new sfn.Map(scope, S.CHECK_ARGS, {
-    comment: 'Fails unless every element of args is a string',
-    itemsPath: '$.args',
-    maxConcurrency: 1,
-    resultPath: sfn.JsonPath.DISCARD,
-  });
-  checkArgs.itemProcessor(
-    new sfn.Choice(scope, S.CHECK_ARG)
-      .when(sfn.Condition.isString('$'), new sfn.Pass(scope, S.ARG_OK))
-      .otherwise(new sfn.Fail(scope, S.ARG_NOT_STRING, { error: INPUT_ERRORS.INVALID_ARGS, cause: 'an arg is not a string' })),
+  const checkArgs = allStrings(
+    { map: S.CHECK_ARGS, item: S.CHECK_ARG, ok: S.ARG_OK, notOk: S.ARG_NOT_STRING },
+    '$.args',
+    INPUT_ERRORS.INVALID_ARGS,
+    'arg',
+    invalidArgs,
   );
-  checkArgs.addCatch(invalidArgs, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
   checkArgs.next(envAsJson);
   const argsAsJson = new sfn.Pass(scope, S.ARGS_AS_JSON, { parameters: { 'json.$': 'States.JsonToString($.args)' }, resultPath: '$.argsCheck' }).next(
     new sfn.Choice(scope, S.ARGS_IS_LIST)

@@ -28,13 +28,8 @@ export const INSTANCE_TAGS = {
   EXECUTION: 'shell-script-pipeline:execution',
 } as const;
 
-/**
- * The task document the state machine writes to `pipeline/tasks/<instance-id>.json` when the
- * "Pause for Job Completion" step starts. The instance reads it to learn its own task token.
- */
-export interface TaskDocument {
-  /** The per-execution task token to answer with SendTaskHeartbeat/Success/Failure. */
-  readonly taskToken: string;
+/** What a job's run needs to know, in both hand-off modes. */
+export interface TaskFields {
   /** ARN of the execution this task belongs to. */
   readonly executionArn: string;
   /** Name of the execution this task belongs to. */
@@ -54,20 +49,21 @@ export interface TaskDocument {
 }
 
 /**
+ * The task document the state machine writes to `pipeline/tasks/<instance-id>.json` when the
+ * "Pause for Job Completion" step starts. The instance reads it to learn its own task token.
+ */
+export interface TaskDocument extends TaskFields {
+  /** The per-execution task token to answer with SendTaskHeartbeat/Success/Failure. */
+  readonly taskToken: string;
+}
+
+/**
  * Activity mode: the input of the activity task the "Pause for Job Completion" step schedules.
  * It names the instance the task belongs to; a worker that draws another instance's task hands it over.
  */
-export interface ActivityTaskInput {
+export interface ActivityTaskInput extends TaskFields {
   /** The instance that must run this task. */
   readonly instanceId: string;
-  readonly executionArn: string;
-  readonly executionName: string;
-  readonly script: string;
-  readonly args: string[];
-  readonly heartbeatSeconds: number;
-  readonly env?: Record<string, string>;
-  readonly userInput?: string;
-  readonly attempt?: number;
 }
 
 /** Activity mode: where a worker that drew another instance's task leaves it for its owner. */
