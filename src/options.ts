@@ -87,7 +87,7 @@ export interface PipelineSchedule {
   readonly input: JobInput;
 
   /**
-   * Create the schedule disabled.
+   * Whether the schedule starts runs; `false` creates it disabled.
    *
    * @default true
    */
