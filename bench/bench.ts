@@ -16,6 +16,7 @@ import * as zlib from 'zlib';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { ShellScriptPipeline } from '../src';
+import { offlineAwsEnv } from '../test/heartbeat/harness';
 import { FakeStepFunctions } from '../test/support/fake-sfn';
 import { definitionOf } from '../test/support/template';
 
@@ -66,12 +67,7 @@ async function main(): Promise<void> {
   const env = {
     PATH: process.env.PATH,
     HOME: dir,
-    AWS_ACCESS_KEY_ID: 'AKIDBENCHBENCHBENCH0',
-    AWS_SECRET_ACCESS_KEY: 'bench',
-    AWS_REGION: 'eu-west-1',
-    AWS_EC2_METADATA_DISABLED: 'true',
-    AWS_CONFIG_FILE: '/nonexistent',
-    AWS_SHARED_CREDENTIALS_FILE: '/nonexistent',
+    ...offlineAwsEnv('eu-west-1'),
     AWS_ENDPOINT_URL_SFN: fake.url,
     SSP_SPOT_CHECK: '0',
   };

@@ -4,6 +4,7 @@
  */
 // Until @aws-sdk/client-s3 is listed in devDependencies (the runtime bundles it).
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { offlineAwsEnv } from './harness';
 import { createS3Client } from '../../src/heartbeat';
 import { FakeS3, parseTagging } from '../support/fake-s3';
 
@@ -15,12 +16,7 @@ beforeAll(async () => {
   s3 = new FakeS3();
   await s3.start();
   Object.assign(process.env, {
-    AWS_ACCESS_KEY_ID: 'AKIDTESTTESTTESTTEST',
-    AWS_SECRET_ACCESS_KEY: 'test-secret',
-    AWS_REGION: 'eu-west-3',
-    AWS_CONFIG_FILE: '/nonexistent/aws-config',
-    AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
-    AWS_EC2_METADATA_DISABLED: 'true',
+    ...offlineAwsEnv(),
     AWS_ENDPOINT_URL_S3: s3.url,
   });
   client = createS3Client();

@@ -28,17 +28,27 @@ export function cleanupTmp(): void {
   for (const d of tmpDirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 }
 
+/**
+ * What keeps the AWS SDK on this machine: static credentials, no config files, no instance metadata lookups
+ * (which would go to a non-loopback address).
+ */
+export function offlineAwsEnv(region = 'eu-west-3'): Record<string, string> {
+  return {
+    AWS_ACCESS_KEY_ID: 'AKIDTESTTESTTESTTEST',
+    AWS_SECRET_ACCESS_KEY: 'test-secret',
+    AWS_REGION: region,
+    AWS_CONFIG_FILE: '/nonexistent/aws-config',
+    AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
+    AWS_EC2_METADATA_DISABLED: 'true',
+  };
+}
+
 /** A hermetic environment for the runtime: static credentials, no config files, no metadata lookups, no Spot checks. */
 export function cliEnv(sfnUrl: string, extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: os.tmpdir(),
-    AWS_ACCESS_KEY_ID: 'AKIDTESTTESTTESTTEST',
-    AWS_SECRET_ACCESS_KEY: 'test-secret',
-    AWS_REGION: 'eu-west-3',
-    AWS_CONFIG_FILE: '/nonexistent/aws-config',
-    AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
-    AWS_EC2_METADATA_DISABLED: 'true',
+    ...offlineAwsEnv(),
     AWS_ENDPOINT_URL_SFN: sfnUrl,
     SSP_SPOT_CHECK: '0',
     SSP_HEARTBEAT_INTERVAL_MS: '100',

@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { PassThrough } from 'stream';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { cleanupTmp, tmpDir } from './harness';
+import { cleanupTmp, offlineAwsEnv, tmpDir } from './harness';
 import {
   checkJobEnv, fitCause, isRetryableError, lostTaskReason, parseTaskDocument, readTaskDocument, runJob,
   TaskAlreadyClosedError, TaskDocumentError, TaskLostError, TaskReporter, truncateHead, truncateTail,
@@ -23,12 +23,7 @@ beforeAll(async () => {
   sfn = new FakeStepFunctions();
   await sfn.start();
   Object.assign(process.env, {
-    AWS_ACCESS_KEY_ID: 'AKIDTESTTESTTESTTEST',
-    AWS_SECRET_ACCESS_KEY: 'test-secret',
-    AWS_REGION: 'us-east-2',
-    AWS_CONFIG_FILE: '/nonexistent/aws-config',
-    AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
-    AWS_EC2_METADATA_DISABLED: 'true',
+    ...offlineAwsEnv('us-east-2'),
     AWS_ENDPOINT_URL_SFN: sfn.url,
     SSP_SPOT_CHECK: '0',
   });

@@ -4,7 +4,7 @@
  * `GET /latest/meta-data/spot/instance-action` (needs `X-aws-ec2-metadata-token`; 404 until a notice is set).
  */
 import * as http from 'http';
-import type { AddressInfo } from 'net';
+import { LoopbackServer } from './loopback-server';
 
 export interface SpotNotice {
   readonly action: 'terminate' | 'stop' | 'hibernate';
@@ -18,38 +18,17 @@ export interface ImdsRequest {
   readonly status: number;
 }
 
-export class FakeImds {
+export class FakeImds extends LoopbackServer {
   public readonly requests: ImdsRequest[] = [];
-  private readonly server = http.createServer((req, res) => this.handle(req, res));
   private readonly issued = new Set<string>();
   private notice?: SpotNotice;
-  private _url?: string;
-
-  public get url(): string {
-    if (!this._url) throw new Error('FakeImds is not started');
-    return this._url;
-  }
-
-  public async start(): Promise<string> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', () => resolve()));
-    this._url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-    return this._url;
-  }
-
-  public async stop(): Promise<void> {
-    if (!this.server.listening) return;
-    await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
-  }
 
   /** Publish a Spot interruption notice (or withdraw it with `undefined`). */
   public setNotice(notice: SpotNotice | undefined): void {
     this.notice = notice;
   }
 
-  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+  protected handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const answer = (status: number, body = '') => {
       this.requests.push({ method: req.method ?? '', path: req.url ?? '', status });
       res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });

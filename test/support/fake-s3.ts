@@ -15,7 +15,7 @@
  * ```
  */
 import * as http from 'http';
-import type { AddressInfo } from 'net';
+import { LoopbackServer } from './loopback-server';
 
 /** An object the fake holds. */
 export interface FakeObject {
@@ -65,32 +65,11 @@ const STATUS_OF: Record<string, number> = {
   AccessDenied: 403, SlowDown: 503, InternalError: 500, ServiceUnavailable: 503, NoSuchBucket: 404, NoSuchKey: 404,
 };
 
-export class FakeS3 {
+export class FakeS3 extends LoopbackServer {
   /** Every request received, in order. */
   public readonly requests: S3Request[] = [];
   private readonly objects = new Map<string, FakeObject>();
   private faults: Array<S3FaultRule & { remaining: number }> = [];
-  private readonly server = http.createServer((req, res) => this.handle(req, res));
-  private _url?: string;
-
-  public get url(): string {
-    if (!this._url) throw new Error('FakeS3 is not started');
-    return this._url;
-  }
-
-  public async start(): Promise<string> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', () => resolve()));
-    this._url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-    return this._url;
-  }
-
-  public async stop(): Promise<void> {
-    if (!this.server.listening) return;
-    await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
-  }
 
   /** Store an object directly (as if someone had PUT it). */
   public putObject(bucket: string, key: string, body: string | Buffer, tags: Record<string, string> = {}): void {
@@ -121,7 +100,7 @@ export class FakeS3 {
     this.faults = [];
   }
 
-  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+  protected handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
