@@ -17,6 +17,9 @@ const project = new awscdk.AwsCdkConstructLibrary({
   jsiiVersion: '~6.0.0',
   packageManager: javascript.NodePackageManager.NPM,
   projenrcTs: true,
+  // One type-check config for everything that is not the jsii build (tests, the runtime, example, bench);
+  // each of those folders gets a small tsconfig.json extending it, so editors and eslint find it (see below).
+  tsconfigDevFile: 'tsconfig.dev.json',
 
   // No GitHub workflows: nothing here can reach GitHub, and releases are cut by hand (see README "Releasing").
   github: false,
@@ -31,9 +34,9 @@ const project = new awscdk.AwsCdkConstructLibrary({
     mavenArtifactId: 'cdk-shell-script-pipeline',
   },
 
-  // The job-side runtime (src/heartbeat) is bundled with esbuild into assets/ and shipped as a CDK asset.
+  // The job-side runtime (src/runtime) is bundled with esbuild into assets/ and shipped as a CDK asset.
   // It is not part of the jsii API, so jsii never compiles it and @aws-sdk/client-sfn stays a devDependency.
-  excludeTypescript: ['src/heartbeat/**'],
+  excludeTypescript: ['src/runtime/**'],
   devDeps: [
     '@aws-sdk/client-sfn@^3',
     '@aws-sdk/client-s3@^3',
@@ -64,7 +67,7 @@ project.tasks.addEnvironment('JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION', '2
 
 // Job-side runtime: one self-contained file the instance runs with the distribution's Node.js 20+
 // (the AWS SDK v3 it bundles needs Node 20). Minified: every instance downloads it once per run.
-project.bundler.addBundle('src/heartbeat/cli.ts', {
+project.bundler.addBundle('src/runtime/cli.ts', {
   platform: 'node',
   target: 'node20',
   outfile: 'heartbeat.js',
@@ -81,19 +84,38 @@ project.bundler.addBundle('src/heartbeat/cli.ts', {
 const testTask = project.tasks.tryFind('test')!;
 testTask.prependSpawn(project.bundler.bundleTask);
 
-// Folders outside the jsii build get a type-check config of their own, so eslint and ts-node find one.
-for (const dir of ['src/heartbeat', 'example', 'bench']) {
+// projen's dev config includes '**/*.ts' from its folder; at the root that would type-check lib/ and cdk.out too.
+project.tsconfigDev.file.addOverride('include', ['src/**/*.ts', 'test/**/*.ts', 'example/**/*.ts', 'bench/**/*.ts', 'projenrc/**/*.ts', '.projenrc.ts']);
+
+// Editors (TypeScript 6 tsserver) and eslint's project service take the nearest tsconfig.json, so each folder
+// outside the jsii build gets one that extends the root tsconfig.dev.json.
+for (const dir of ['test', 'src/runtime', 'example', 'bench']) {
   const up = dir.split('/').map(() => '..').join('/');
   new JsonFile(project, `${dir}/tsconfig.json`, {
     obj: {
-      extends: `${up}/tsconfig.json`,
+      extends: `${up}/tsconfig.dev.json`,
       compilerOptions: { noEmit: true, rootDir: up },
-      include: ['**/*.ts', `${up}/src/private/protocol.ts`],
-      exclude: ['node_modules'],
+      include: ['**/*.ts', `${up}/src/protocol/*.ts`],
+      exclude: ['node_modules', 'cdk.out'],
     },
   });
 }
 
+// Each concept in one home, and no way back: no import cycles anywhere, the job-side runtime sees only the shared
+// protocol (it is bundled on its own and must not pull in aws-cdk-lib), and the protocol imports nothing of ours.
+project.eslint!.addRules({
+  'import/no-cycle': ['error', { ignoreExternal: true }],
+  'import/no-restricted-paths': [
+    'error',
+    {
+      zones: [
+        { target: './src/runtime', from: './src', except: ['./runtime', './protocol'], message: 'The runtime may import only src/protocol.' },
+        { target: './src/protocol', from: './src', except: ['./protocol'], message: 'src/protocol is shared by construct and runtime and imports nothing of ours.' },
+        { target: ['./src/*.ts', './src/!(runtime)/**'], from: './src/runtime', message: 'Construct code must not import the runtime; it ships as a bundled asset.' },
+      ],
+    },
+  ],
+});
 // PyPI and Maven Central are unreachable from the build machines, so packaging builds the npm tarball
 // and then proves the Python and Java bindings generate (and the Python byte-compiles).
 // package:python and package:java stay defined for a release machine that can reach those registries.

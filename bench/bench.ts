@@ -16,7 +16,7 @@ import * as zlib from 'zlib';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { ShellScriptPipeline } from '../src';
-import { offlineAwsEnv } from '../test/heartbeat/harness';
+import { offlineAwsEnv } from '../test/runtime/harness';
 import { FakeStepFunctions } from '../test/support/fake-sfn';
 import { definitionOf } from '../test/support/template';
 

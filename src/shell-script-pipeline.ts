@@ -20,9 +20,9 @@ import { Construct, IConstruct } from 'constructs';
 import { JobInput, PipelineSchedule, SpotOptions, StagingOptions, TaskHandoff } from './options';
 import { renderBootstrap } from './private/bootstrap';
 import { buildCleanup, CLEANUP_STATUSES } from './private/cleanup';
-import { HANDOFF_PREFIX, OWNER_TAG, RESERVED_PREFIX, RUNS_PREFIX, TASKS_PREFIX } from './private/protocol';
 import { validateProps } from './private/validate';
 import { buildWorkflow } from './private/workflow';
+import { HANDOFF_PREFIX, OWNER_TAG, RESERVED_PREFIX, RUNS_PREFIX, TASKS_PREFIX } from './protocol';
 
 /** How much longer than the job timeout a whole execution may take (launch, terminate and notify). */
 const EXECUTION_TIMEOUT_MARGIN = Duration.minutes(30);
@@ -429,7 +429,7 @@ export class ShellScriptPipeline extends Construct {
 
     // ---- Runtime and bootstrap ----------------------------------------------------------------
     const runtime = new s3assets.Asset(this, 'HeartbeatRuntime', {
-      path: path.join(__dirname, '..', 'assets', 'heartbeat', 'cli', 'heartbeat.js'),
+      path: path.join(__dirname, '..', 'assets', 'runtime', 'cli', 'heartbeat.js'),
     });
     // Read access to this one object, not the whole asset bucket.
     role.addToPrincipalPolicy(

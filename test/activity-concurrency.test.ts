@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { TaskHandoff } from '../src';
-import { cleanupTmp, cliEnv, requireBundle, startCli, tmpDir, waitFor } from './heartbeat/harness';
+import { cleanupTmp, cliEnv, requireBundle, startCli, tmpDir, waitFor } from './runtime/harness';
 import { FakeS3 } from './support/fake-s3';
 import { FakeStepFunctions } from './support/fake-sfn';
 import { awsError, runLocally } from './support/local-sfn';

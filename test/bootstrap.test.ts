@@ -9,8 +9,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { CfnParameter, Duration, Token } from 'aws-cdk-lib';
 import { definitionOf, resolveIntrinsics, synth, Synthesized } from './support/template';
-import { USAGE } from '../src/heartbeat/cli';
 import { renderBootstrap, WORK_DIR } from '../src/private/bootstrap';
+import { USAGE } from '../src/runtime/cli';
 
 const RENDER_OPTIONS = {
   bucketName: 'job-bucket',

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { cleanupTmp, cliEnv, requireBundle, startCli, tmpDir } from './heartbeat/harness';
+import { cleanupTmp, cliEnv, requireBundle, startCli, tmpDir } from './runtime/harness';
 import { FakeStepFunctions } from './support/fake-sfn';
 import { evaluate } from './support/iam';
 import { awsError, runLocally } from './support/local-sfn';

@@ -1,4 +1,4 @@
-import { CLI_EXIT, INPUT_ERRORS, JOB_ERRORS, MAX_USER_INPUT_BYTES, RESERVED_PREFIX, RUNS_PREFIX, TASKS_PREFIX } from './protocol';
+import { CLI_EXIT, INPUT_ERRORS, JOB_ERRORS, MAX_USER_INPUT_BYTES, RESERVED_PREFIX, RUNS_PREFIX, TASKS_PREFIX } from '../protocol';
 
 /** What the bootstrap needs to know; values may be CDK tokens (resolved at deploy time). */
 export interface BootstrapOptions {

@@ -4,7 +4,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { INSTANCE_TAGS } from './protocol';
+import { INSTANCE_TAGS } from '../protocol';
 import { terminateInstancesState, terminateTaggedInstancesPolicy } from './terminate';
 
 /** State names of the cleanup state machine. Part of the API: do not rename. */

@@ -1,6 +1,6 @@
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { INPUT_ERRORS, RESERVED_PREFIX } from './protocol';
+import { INPUT_ERRORS, RESERVED_PREFIX } from '../protocol';
 
 /** State names of the input checks. Part of the API: do not rename. */
 export const INPUT_STATES = {

@@ -2,7 +2,7 @@ import { ArnFormat, Aws, Duration, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { INSTANCE_TAGS } from './protocol';
+import { INSTANCE_TAGS } from '../protocol';
 
 /**
  * A TerminateInstances task for the instance IDs at `instanceIdsPath` (a JSONPath or intrinsic giving a list),

@@ -6,7 +6,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { buildInputValidation, INPUT_STATES } from './input-validation';
-import { INPUT_ERRORS, INSTANCE_TAGS, OWNER_TAG, RUNS_PREFIX, TASKS_PREFIX } from './protocol';
+import { INPUT_ERRORS, INSTANCE_TAGS, OWNER_TAG, RUNS_PREFIX, TASKS_PREFIX } from '../protocol';
 import { terminateInstancesState, terminateTaggedInstancesPolicy } from './terminate';
 
 /** The state names users see in the console and in the execution history. Part of the API: do not rename. */

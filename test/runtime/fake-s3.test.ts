@@ -5,7 +5,7 @@
 // Until @aws-sdk/client-s3 is listed in devDependencies (the runtime bundles it).
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { offlineAwsEnv } from './harness';
-import { createS3Client } from '../../src/heartbeat';
+import { createS3Client } from '../../src/runtime';
 import { FakeS3, parseTagging } from '../support/fake-s3';
 
 let s3: FakeS3;

@@ -1,16 +1,16 @@
 /**
- * Unit tests of the runtime library (src/heartbeat) in-process, against the fake Step Functions endpoint.
+ * Unit tests of the runtime library (src/runtime) in-process, against the fake Step Functions endpoint.
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import { PassThrough } from 'stream';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { cleanupTmp, offlineAwsEnv, tmpDir } from './harness';
+import { CLI_EXIT, MAX_CAUSE_CHARS, MAX_ERROR_CHARS } from '../../src/protocol';
 import {
   checkJobEnv, fitCause, isRetryableError, lostTaskReason, parseTaskDocument, readTaskDocument, runJob,
   TaskAlreadyClosedError, TaskDocumentError, TaskLostError, TaskReporter, truncateHead, truncateTail,
-} from '../../src/heartbeat';
-import { CLI_EXIT, MAX_CAUSE_CHARS, MAX_ERROR_CHARS } from '../../src/private/protocol';
+} from '../../src/runtime';
 import { FakeStepFunctions } from '../support/fake-sfn';
 
 let sfn: FakeStepFunctions;

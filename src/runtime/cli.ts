@@ -1,5 +1,5 @@
 /**
- * Entry point of the job-side runtime bundle (`assets/heartbeat/cli/heartbeat.js`).
+ * Entry point of the job-side runtime bundle (`assets/runtime/cli/heartbeat.js`).
  *
  * Executed, it runs the CLI (see {@link USAGE}); `require()`d, it only exports the library API of `./index`.
  */
@@ -11,7 +11,7 @@ import {
   lostTaskReason, readTaskDocument, runJob, stderrLog, TaskDocumentError, TaskReporter,
 } from './index';
 import type { FinalOutcome, RunJobTask } from './index';
-import { CLI_EXIT, ENV, HANDOFF_PREFIX, JOB_ERRORS, OWNER_TAG } from '../private/protocol';
+import { CLI_EXIT, ENV, HANDOFF_PREFIX, JOB_ERRORS, OWNER_TAG } from '../protocol';
 
 export * from './index';
 

@@ -4,7 +4,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { cleanupTmp, cliEnv, requireBundle, runCli, tmpDir, writeScript, writeTask } from './harness';
-import { CLI_EXIT, JOB_ERRORS, OUTPUT_TAIL_BYTES } from '../../src/private/protocol';
+import { CLI_EXIT, JOB_ERRORS, OUTPUT_TAIL_BYTES } from '../../src/protocol';
 import { FakeStepFunctions } from '../support/fake-sfn';
 
 let sfn: FakeStepFunctions;

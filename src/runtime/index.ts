@@ -8,7 +8,7 @@
  * - {@link claimActivityTask} (activity mode, `./activity`) finds this instance's task among the tasks of a shared
  *   Step Functions activity, handing the ones it draws for other instances over to them.
  *
- * This module is bundled (with the AWS SDK) into `assets/heartbeat/cli/heartbeat.js` and runs with the
+ * This module is bundled (with the AWS SDK) into `assets/runtime/cli/heartbeat.js` and runs with the
  * instance's own Node.js (20+). It imports nothing from the construct library except the shared protocol.
  */
 import { spawn } from 'child_process';
@@ -22,10 +22,10 @@ import * as path from 'path';
 // eslint-disable-next-line import/no-extraneous-dependencies
 import { SendTaskFailureCommand, SendTaskHeartbeatCommand, SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { abortError, delay, describeError, errorMessage, linkSignals, sleep, typeName } from './util';
-import { CLI_EXIT, ENV, JOB_ERRORS, MAX_CAUSE_CHARS, MAX_ERROR_CHARS, OUTPUT_TAIL_BYTES } from '../private/protocol';
-import type { TaskDocument } from '../private/protocol';
+import { CLI_EXIT, ENV, JOB_ERRORS, MAX_CAUSE_CHARS, MAX_ERROR_CHARS, OUTPUT_TAIL_BYTES } from '../protocol';
+import type { TaskDocument } from '../protocol';
 
-export type { TaskDocument } from '../private/protocol';
+export type { TaskDocument } from '../protocol';
 
 /**
  * Error name reported when the job exited 0 but its result cannot be returned: the result file is not valid JSON,

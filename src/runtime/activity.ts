@@ -16,10 +16,10 @@ import { GetActivityTaskCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { DEFAULT_RETRY, isRetryableError, lostTaskReason, stderrLog, TaskReporter } from './index';
 import type { Log, RetryPolicy } from './index';
 import { describeError, errorMessage, sleep, typeName } from './util';
-import { CLI_EXIT, HANDOFF_PREFIX, JOB_ERRORS, OWNER_TAG } from '../private/protocol';
-import type { ActivityTaskInput, TaskDocument } from '../private/protocol';
+import { CLI_EXIT, HANDOFF_PREFIX, JOB_ERRORS, OWNER_TAG } from '../protocol';
+import type { ActivityTaskInput, TaskDocument } from '../protocol';
 
-export type { ActivityTaskInput } from '../private/protocol';
+export type { ActivityTaskInput } from '../protocol';
 
 /** The shortest wait for this instance's task that {@link claimActivityTask} and `claim-activity` default to, in seconds. */
 export const DEFAULT_ACTIVITY_WAIT_SECONDS = 600;

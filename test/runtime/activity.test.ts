@@ -9,9 +9,9 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { GetActivityTaskCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { cleanupTmp, cliEnv, requireBundle, runCli, startCli, tmpDir, waitFor } from './harness';
 import type { CliResult } from './harness';
-import { ActivityClaimError, claimActivityTask, readTaskDocument } from '../../src/heartbeat';
-import { CLI_EXIT, HANDOFF_PREFIX, JOB_ERRORS, OWNER_TAG } from '../../src/private/protocol';
-import type { ActivityTaskInput, TaskDocument } from '../../src/private/protocol';
+import { CLI_EXIT, HANDOFF_PREFIX, JOB_ERRORS, OWNER_TAG } from '../../src/protocol';
+import type { ActivityTaskInput, TaskDocument } from '../../src/protocol';
+import { ActivityClaimError, claimActivityTask, readTaskDocument } from '../../src/runtime';
 import { FakeS3 } from '../support/fake-s3';
 import { FakeStepFunctions } from '../support/fake-sfn';
 

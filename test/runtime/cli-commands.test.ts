@@ -5,7 +5,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { BUNDLE, cleanupTmp, cliEnv, requireBundle, runCli, tmpDir, writeTask } from './harness';
-import { CLI_EXIT, JOB_ERRORS, MAX_CAUSE_CHARS } from '../../src/private/protocol';
+import { CLI_EXIT, JOB_ERRORS, MAX_CAUSE_CHARS } from '../../src/protocol';
 import { FakeStepFunctions } from '../support/fake-sfn';
 
 let sfn: FakeStepFunctions;

@@ -1,5 +1,5 @@
 /**
- * The contract between the construct (state machine + bootstrap) and the job-side runtime (src/heartbeat).
+ * The contract between the construct (state machine + bootstrap) and the job-side runtime (src/runtime).
  *
  * Both sides import this module and nothing else from each other. It must stay free of imports so the
  * runtime bundle does not pull in aws-cdk-lib, and it is not exported from the package's public API.

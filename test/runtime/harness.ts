@@ -1,14 +1,14 @@
 /**
- * Helpers for running the bundled heartbeat runtime (assets/heartbeat/cli/heartbeat.js) as a real child process.
+ * Helpers for running the bundled heartbeat runtime (assets/runtime/cli/heartbeat.js) as a real child process.
  */
 import { spawn } from 'child_process';
 import type { ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import type { TaskDocument } from '../../src/private/protocol';
+import type { TaskDocument } from '../../src/protocol';
 
-export const BUNDLE = path.resolve(__dirname, '../../assets/heartbeat/cli/heartbeat.js');
+export const BUNDLE = path.resolve(__dirname, '../../assets/runtime/cli/heartbeat.js');
 
 /** Fails with a clear message when the bundle was not built. */
 export function requireBundle(): void {

@@ -4,7 +4,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { cleanupTmp, cliEnv, killQuietly, processGone, readPidFile, requireBundle, startCli, tmpDir, waitFor, writeScript, writeTask } from './harness';
-import { CLI_EXIT, JOB_ERRORS } from '../../src/private/protocol';
+import { CLI_EXIT, JOB_ERRORS } from '../../src/protocol';
 import { FakeImds } from '../support/fake-imds';
 import { FakeStepFunctions } from '../support/fake-sfn';
 
