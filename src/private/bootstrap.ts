@@ -1,4 +1,4 @@
-import { CLI_EXIT, INPUT_ERRORS, JOB_ERRORS, MAX_USER_INPUT_BYTES, RESERVED_PREFIX, RUNS_PREFIX, TASKS_PREFIX } from '../protocol';
+import { CLI_EXIT, INPUT_ERRORS, JOB_ERRORS, MAX_USER_INPUT_BYTES, OUTPUT_STAGING_FAILED_EXIT, RESERVED_PREFIX, RUNS_PREFIX, TASKS_PREFIX } from '../protocol';
 
 /** What the bootstrap needs to know; values may be CDK tokens (resolved at deploy time). */
 export interface BootstrapOptions {
@@ -253,9 +253,6 @@ aws s3 cp --only-show-errors "$LOG" "s3://$BUCKET/$RUN_PREFIX/output.log"${cloud
 if [ -n "$CLAIMER" ]; then while [ -d "/proc/$CLAIMER" ]; do sleep 1; done; fi
 HOOK`;
 }
-
-/** Exit status of the job wrapper when the job succeeded but its output could not be staged out. */
-export const OUTPUT_STAGING_FAILED_EXIT = 97;
 
 /**
  * Splits a log file into PutLogEvents batches (at most 5000 events and 900 KB each, one timestamp per line, empty

@@ -1,6 +1,6 @@
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { INPUT_ERRORS, RESERVED_PREFIX } from '../protocol';
+import { INPUT_ERRORS, MAX_ARGS, RESERVED_PREFIX } from '../protocol';
 
 /** State names of the input checks. Part of the API: do not rename. */
 export const INPUT_STATES = {
@@ -40,9 +40,6 @@ export const INPUT_STATES = {
   ENV_VALUE_NOT_STRING: 'Env value is not a string',
   INVALID_ENV: 'Invalid env',
 } as const;
-
-/** Most arguments one execution may pass to its script. */
-export const MAX_ARGS = 1000;
 
 /** The fields an execution input may have. After the checks, every one of them is present. */
 export const INPUT_FIELDS = ['script', 'userInput', 'args', 'env'] as const;

@@ -1,4 +1,5 @@
 import { Duration, Token } from 'aws-cdk-lib';
+import { ENV_NAME_PATTERN, MAX_ARGS, RESERVED_PREFIX } from '../protocol';
 
 /**
  * The prop values the checks look at. A plain structure, so the checks can be unit-tested
@@ -126,8 +127,8 @@ export function validateProps(p: PropsToValidate): void {
   for (const [prop, prefix] of Object.entries(p.bucketPrefixes ?? {})) {
     if (Token.isUnresolved(prefix)) continue;
     const bare = prefix.replace(/^\/+|\/+$/g, '');
-    if (bare === '' || bare === 'pipeline' || bare.startsWith('pipeline/') || bare.includes('..')) {
-      problems.push(`'${prop}' must be a prefix of the job bucket outside 'pipeline/' (the pipeline's own) and without '..', got '${prefix}'`);
+    if (bare === '' || `${bare}/` === RESERVED_PREFIX || bare.startsWith(RESERVED_PREFIX) || bare.includes('..')) {
+      problems.push(`'${prop}' must be a prefix of the job bucket outside '${RESERVED_PREFIX}' (the pipeline's own) and without '..', got '${prefix}'`);
     }
   }
   if (!p.osIsLinux) {
@@ -147,16 +148,16 @@ function checkJobInput(input: NonNullable<PropsToValidate['scheduleInput']>): st
     problems.push("'schedule.input' needs exactly one of 'script' (a key in the job bucket) or 'userInput' (bash text)");
   }
   if (input.script !== undefined && !Token.isUnresolved(input.script)) {
-    if (input.script === '' || input.script.startsWith('pipeline/') || input.script.startsWith('/') || input.script.includes('..')) {
-      problems.push(`'schedule.input.script' must be a key in the job bucket outside 'pipeline/', without a leading '/' or '..', got '${input.script}'`);
+    if (input.script === '' || input.script.startsWith(RESERVED_PREFIX) || input.script.startsWith('/') || input.script.includes('..')) {
+      problems.push(`'schedule.input.script' must be a key in the job bucket outside '${RESERVED_PREFIX}', without a leading '/' or '..', got '${input.script}'`);
     }
   }
   if (input.userInput !== undefined && !Token.isUnresolved(input.userInput) && input.userInput === '') {
     problems.push("'schedule.input.userInput' must not be empty");
   }
-  if (input.args && input.args.length > 1000) problems.push(`'schedule.input.args' may hold at most 1000 strings, got ${input.args.length}`);
+  if (input.args && input.args.length > MAX_ARGS) problems.push(`'schedule.input.args' may hold at most ${MAX_ARGS} strings, got ${input.args.length}`);
   for (const name of Object.keys(input.env ?? {})) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+    if (!ENV_NAME_PATTERN.test(name)) {
       problems.push(`'schedule.input.env' has '${name}', which is not an environment variable name (letters, digits and _, not starting with a digit)`);
     }
   }

@@ -151,3 +151,19 @@ export const MAX_ERROR_CHARS = 256;
 export const MAX_USER_INPUT_BYTES = 16_384;
 /** How much of the job's combined output the runtime keeps for the result (bytes). */
 export const OUTPUT_TAIL_BYTES = 4_096;
+
+/** Most arguments one execution may pass to its script (the workflow rejects more with `Input.TooManyArgs`). */
+export const MAX_ARGS = 1000;
+
+/**
+ * What an environment variable name in an execution's `env` must look like (POSIX shell names: letters, digits and
+ * `_`, not starting with a digit). The workflow checks a schedule's fixed input with it; the runtime refuses a task
+ * whose `env` breaks it (`Job.InvalidEnv`).
+ */
+export const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Exit status of the job when the script succeeded but its `$SSP_OUTPUT_DIR` could not be copied to the staging
+ * output prefix: the runtime reports it as `Job.NonZeroExit` like any other, so the attempt fails.
+ */
+export const OUTPUT_STAGING_FAILED_EXIT = 97;
