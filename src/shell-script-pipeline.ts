@@ -1,10 +1,9 @@
 import * as path from 'path';
-import { Annotations, CfnElement, Duration, Fn, Names, RemovalPolicy, Size, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Annotations, ArnFormat, CfnElement, Duration, Names, RemovalPolicy, Size, Stack, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
-import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -16,13 +15,18 @@ import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import { Construct, IConstruct } from 'constructs';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+import { acknowledge, wildcardResource } from './nag';
 import { JobInput, PipelineSchedule, SpotOptions, StagingOptions, TaskHandoff } from './options';
 import { renderBootstrap } from './private/bootstrap';
-import { buildCleanup, CLEANUP_STATUSES } from './private/cleanup';
 import { validateProps } from './private/validate';
-import { buildWorkflow } from './private/workflow';
-import { HANDOFF_PREFIX, OWNER_TAG, RESERVED_PREFIX, RUNS_PREFIX, TASKS_PREFIX } from './protocol';
+import { HANDOFF_PREFIX, INSTANCE_TAGS, OWNER_TAG, RESERVED_PREFIX, RUNS_PREFIX, TASKS_PREFIX } from './protocol';
+import { PauseStep } from './workflow/attempts';
+import { Cleanup } from './workflow/cleanup';
+import { LaunchSpec } from './workflow/launch';
+import { RunStateMachine } from './workflow/run';
+import { STATES } from './workflow/states';
 
 /** How much longer than the job timeout a whole execution may take (launch, terminate and notify). */
 const EXECUTION_TIMEOUT_MARGIN = Duration.minutes(30);
@@ -486,73 +490,167 @@ export class ShellScriptPipeline extends Construct {
     this.pipelineId = `${Stack.of(this).stackName}-${Names.uniqueId(this).slice(-8)}`;
 
     // ---- State machine --------------------------------------------------------------------------
-    const workflow = buildWorkflow(this, {
+    const stack = Stack.of(this);
+    const ec2Arn = (resource: string, name: string) =>
+      stack.formatArn({ service: 'ec2', resource, resourceName: name, arnFormat: ArnFormat.SLASH_RESOURCE_NAME });
+    const pipelineId = this.pipelineId;
+    const tags = [
+      { Key: INSTANCE_TAGS.PIPELINE, Value: pipelineId },
+      { Key: INSTANCE_TAGS.EXECUTION, Value: sfn.JsonPath.executionName },
+      { Key: 'Name', Value: sfn.JsonPath.format('{}/{}', pipelineId, sfn.JsonPath.executionName) },
+    ];
+    const spot = props.spot;
+    const onDemandToo = !spot || ((spot.onDemandOnLastAttempt ?? true) && maxAttempts > 1);
+    const launchSpec: LaunchSpec = {
+      onDemand: onDemandToo,
+      spot: spot !== undefined,
+      subnetIds: subnets.subnetIds,
+      parameters: (v) => ({
+        ImageId: image.imageId,
+        InstanceType: instanceType.toString(),
+        MinCount: 1,
+        MaxCount: 1,
+        ClientToken: v.clientToken,
+        IamInstanceProfile: { Arn: profile.instanceProfileArn },
+        UserData: v.userData,
+        InstanceInitiatedShutdownBehavior: 'terminate',
+        MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled', HttpPutResponseHopLimit: 1 },
+        NetworkInterfaces: [
+          {
+            DeviceIndex: 0,
+            SubnetId: v.subnetId,
+            Groups: [this.securityGroup.securityGroupId],
+            AssociatePublicIpAddress: assignPublicIp,
+            DeleteOnTermination: true,
+          },
+        ],
+        BlockDeviceMappings: [
+          {
+            DeviceName: props.rootDeviceName ?? '/dev/xvda',
+            Ebs: {
+              Encrypted: true,
+              DeleteOnTermination: true,
+              VolumeType: 'gp3',
+              ...(props.rootVolumeSize !== undefined ? { VolumeSize: props.rootVolumeSize.toGibibytes() } : {}),
+            },
+          },
+        ],
+        TagSpecifications: [
+          { ResourceType: 'instance', Tags: tags },
+          { ResourceType: 'volume', Tags: tags },
+        ],
+        ...(v.spot
+          ? {
+            InstanceMarketOptions: {
+              MarketType: 'spot',
+              SpotOptions: { SpotInstanceType: 'one-time', InstanceInterruptionBehavior: 'terminate', ...(spot?.maxPrice !== undefined ? { MaxPrice: spot.maxPrice } : {}) },
+            },
+          }
+          : {}),
+      }),
+      iamResources: [
+        ec2Arn('volume', '*'),
+        ec2Arn('network-interface', '*'),
+        ...subnets.subnetIds.map((sid) => ec2Arn('subnet', sid)),
+        ec2Arn('security-group', this.securityGroup.securityGroupId),
+        stack.formatArn({ service: 'ec2', account: '', resource: 'image', resourceName: image.imageId, arnFormat: ArnFormat.SLASH_RESOURCE_NAME }),
+      ],
+      additionalStatements: (isSpot) => [
+        new iam.PolicyStatement({
+          actions: ['ec2:RunInstances'],
+          resources: [ec2Arn('instance', '*')],
+          conditions: { StringEquals: { [`aws:RequestTag/${INSTANCE_TAGS.PIPELINE}`]: pipelineId } },
+        }),
+        new iam.PolicyStatement({
+          actions: ['ec2:CreateTags'],
+          resources: [ec2Arn('instance', '*'), ec2Arn('volume', '*')],
+          conditions: { StringEquals: { 'ec2:CreateAction': 'RunInstances' } },
+        }),
+        new iam.PolicyStatement({
+          actions: ['iam:PassRole'],
+          resources: [role.roleArn],
+          conditions: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } },
+        }),
+        ...(isSpot
+          ? [
+            new iam.PolicyStatement({
+              actions: ['iam:CreateServiceLinkedRole'],
+              resources: [stack.formatArn({ service: 'iam', region: '', resource: 'role', resourceName: 'aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot' })],
+              conditions: { StringEquals: { 'iam:AWSServiceName': 'spot.amazonaws.com' } },
+            }),
+          ]
+          : []),
+      ],
+      nagAcknowledgements: (task) => [
+        {
+          id: wildcardResource(task, ec2Arn('instance', '*')),
+          reason: "Instance IDs do not exist before RunInstances; RunInstances on instance/* requires the request to tag the instance with this pipeline's ID.",
+        },
+        {
+          id: wildcardResource(task, ec2Arn('volume', '*')),
+          reason: 'RunInstances creates the root volume; its ID does not exist before the call. The volume is encrypted and deleted on termination.',
+        },
+        {
+          id: wildcardResource(task, ec2Arn('network-interface', '*')),
+          reason: 'RunInstances creates the network interface; its ID does not exist before the call. It is deleted on termination.',
+        },
+      ],
+    };
+    const activity = this.activity;
+    const pause: PauseStep = {
+      pauseState: (fragment, input) => activity
+        ? new tasks.StepFunctionsInvokeActivity(fragment, STATES.PAUSE, {
+          comment: 'Schedules an activity task naming this execution\'s instance, then waits for the job to report',
+          activity,
+          parameters: { instanceId: sfn.JsonPath.stringAt(input.instanceId), ...input.taskFields },
+          heartbeatTimeout: sfn.Timeout.duration(input.heartbeatTimeout),
+          taskTimeout: sfn.Timeout.duration(input.jobTimeout),
+          resultPath: '$.job',
+        })
+        : new tasks.CallAwsService(fragment, STATES.PAUSE, {
+          comment: 'Hands this execution\'s task token to its own instance, then waits for the job to report',
+          service: 's3',
+          action: 'putObject',
+          integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+          parameters: {
+            Bucket: bucket.bucketName,
+            Key: sfn.JsonPath.format(`${TASKS_PREFIX}{}.json`, sfn.JsonPath.stringAt(input.instanceId)),
+            ContentType: 'application/json',
+            Tagging: sfn.JsonPath.format(`${OWNER_TAG}={}:{}`, role.roleId, sfn.JsonPath.stringAt(input.instanceId)),
+            Body: { taskToken: sfn.JsonPath.taskToken, ...input.taskFields },
+          },
+          iamAction: 's3:PutObject',
+          iamResources: [bucket.arnForObjects(`${TASKS_PREFIX}*`)],
+          additionalIamStatements: [new iam.PolicyStatement({ actions: ['s3:PutObjectTagging'], resources: [bucket.arnForObjects(`${TASKS_PREFIX}*`)] })],
+          heartbeatTimeout: sfn.Timeout.duration(input.heartbeatTimeout),
+          taskTimeout: sfn.Timeout.duration(input.jobTimeout),
+          resultPath: '$.job',
+        }),
+    };
+    const retryDelay = props.retryDelay ?? Duration.minutes(1);
+    const run = new RunStateMachine(this, {
+      pipelineId,
       bucket,
       topic,
-      pipelineId: this.pipelineId,
-      instanceRole: role,
       instanceRoleId: role.roleId,
-      instanceProfileArn: profile.instanceProfileArn,
-      imageId: image.imageId,
-      instanceType: instanceType.toString(),
-      subnetIds: subnets.subnetIds,
-      securityGroupId: this.securityGroup.securityGroupId,
-      assignPublicIp,
-      userDataPlaceholder: '${UserData}',
-      rootDeviceName: props.rootDeviceName ?? '/dev/xvda',
-      rootVolumeSizeGiB: props.rootVolumeSize?.toGibibytes(),
+      launch: launchSpec,
+      pause,
+      userData: bootstrap,
       jobTimeout,
       heartbeatTimeout,
       maxAttempts,
-      retryDelay: props.retryDelay ?? Duration.minutes(1),
-      spot: props.spot ? { maxPrice: props.spot.maxPrice, onDemandOnLastAttempt: props.spot.onDemandOnLastAttempt ?? true } : undefined,
+      retryDelay,
+      timeout: executionTimeout(jobTimeout, maxAttempts, retryDelay),
       notifyOnSuccess: props.notifyOnSuccess ?? true,
       notifyOnFailure: props.notifyOnFailure ?? true,
-      activity: this.activity,
     });
-
-    const logGroup = new logs.LogGroup(this, 'StateMachineLogs', {
-      retention: logs.RetentionDays.THREE_MONTHS,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
-    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
-      definitionBody: sfn.DefinitionBody.fromChainable(workflow.definition),
-      // CloudFormation substitutes the encoded bootstrap after resolving it, so its text reaches EC2 unescaped.
-      definitionSubstitutions: { UserData: Fn.base64(bootstrap) },
-      stateMachineType: sfn.StateMachineType.STANDARD,
-      comment: 'Runs a shell script on a fresh EC2 instance, then terminates it and notifies',
-      // Above the job timeout: launch, terminate and notify get time of their own.
-      timeout: executionTimeout(jobTimeout, maxAttempts, props.retryDelay ?? Duration.minutes(1)),
-      tracingEnabled: true,
-      // Execution data holds task tokens and job output: state transitions are logged, their data is not.
-      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
-    });
+    this.stateMachine = run.stateMachine;
     if (jobTimeout.isUnresolved()) {
       Annotations.of(this).addWarningV2(
         'cdk-shell-script-pipeline:tokenJobTimeout',
         "'jobTimeout' is only known at deploy time, so the state machine gets no execution timeout (every attempt's job timeout + 30 minutes); " +
           'the task timeout, the heartbeat timeout and the instance hard cap still apply',
       );
-    }
-    if (props.spot) {
-      // The first Spot launch in an account creates EC2's Spot service-linked role.
-      this.stateMachine.addToRolePolicy(
-        new iam.PolicyStatement({
-          actions: ['iam:CreateServiceLinkedRole'],
-          resources: [
-            Stack.of(this).formatArn({
-              service: 'iam',
-              region: '',
-              resource: 'role',
-              resourceName: 'aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot',
-            }),
-          ],
-          conditions: { StringEquals: { 'iam:AWSServiceName': 'spot.amazonaws.com' } },
-        }),
-      );
-    }
-    for (const statement of workflow.policies) {
-      this.stateMachine.addToRolePolicy(statement);
     }
     // Publishing to a topic encrypted with a customer-managed key needs the key too.
     props.notificationKey?.grant(this.stateMachine, 'kms:Decrypt', 'kms:GenerateDataKey*');
@@ -561,28 +659,10 @@ export class ShellScriptPipeline extends Construct {
     this.stateMachine.grantTaskResponse(role);
 
     // ---- Backstop: runs that end without their own Catch path (StopExecution, execution timeout, service failure)
-    const cleanup = buildCleanup(this, { topic, pipelineId: this.pipelineId });
-    this.cleanupStateMachine = new sfn.StateMachine(this, 'CleanupStateMachine', {
-      definitionBody: sfn.DefinitionBody.fromChainable(cleanup.definition),
-      stateMachineType: sfn.StateMachineType.STANDARD,
-      comment: 'Terminates the instances of a run that ended without its own cleanup, and notifies',
-      timeout: Duration.hours(1),
-      tracingEnabled: true,
-      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
-    });
-    for (const statement of cleanup.policies) {
-      this.cleanupStateMachine.addToRolePolicy(statement);
-    }
+    const cleanup = new Cleanup(this, { topic, pipelineId, runStateMachine: this.stateMachine, logs: run.logGroup });
+    this.cleanupStateMachine = cleanup.stateMachine;
+    this.cleanupRule = cleanup.rule;
     props.notificationKey?.grant(this.cleanupStateMachine, 'kms:Decrypt', 'kms:GenerateDataKey*');
-    this.cleanupRule = new events.Rule(this, 'CleanupRule', {
-      description: 'Starts the cleanup when a shell script pipeline run ends ABORTED, TIMED_OUT or FAILED',
-      eventPattern: {
-        source: ['aws.states'],
-        detailType: ['Step Functions Execution Status Change'],
-        detail: { stateMachineArn: [this.stateMachine.stateMachineArn], status: [...CLEANUP_STATUSES] },
-      },
-      targets: [new targets.SfnStateMachine(this.cleanupStateMachine, { retryAttempts: 185, maxEventAge: Duration.hours(24) })],
-    });
 
     if (props.schedule) {
       this.schedule = new scheduler.Schedule(this, 'Schedule', {
@@ -674,7 +754,6 @@ export class ShellScriptPipeline extends Construct {
     const regionAccount = `${stack.region.startsWith('${') ? '<AWS::Region>' : stack.region}:${
       stack.account.startsWith('${') ? '<AWS::AccountId>' : stack.account
     }`;
-    const ec2Resource = (type: string) => `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:${regionAccount}:${type}/*]`;
 
     const instancePolicy = this.instanceRole.node.tryFindChild('DefaultPolicy')!;
     acknowledge(instancePolicy,
@@ -710,53 +789,12 @@ export class ShellScriptPipeline extends Construct {
       });
     }
 
-    const machinePolicy = this.stateMachine.role.node.tryFindChild('DefaultPolicy')!;
-    acknowledge(machinePolicy,
-      {
-        id: ec2Resource('instance'),
-        reason:
-          'Instance IDs do not exist before RunInstances. RunInstances on instance/* requires the request to tag the instance with ' +
-          "this pipeline's ID, and TerminateInstances on instance/* is conditioned on that same tag.",
-      },
-      {
-        id: ec2Resource('volume'),
-        reason: 'RunInstances creates the root volume; its ID does not exist before the call. The volume is encrypted and deleted on termination.',
-      },
-      {
-        id: ec2Resource('network-interface'),
-        reason: 'RunInstances creates the network interface; its ID does not exist before the call. It is deleted on termination.',
-      },
-      {
-        id: `AwsSolutions-IAM5[Resource::${bucketArn}/*]`,
-        reason: "HeadObject checks that the execution's script exists before launching; the script may be at any key the user chose.",
-      },
-      {
+    if (!this.activity) {
+      acknowledge(this.stateMachine.role.node.findChild('DefaultPolicy'), {
         id: `AwsSolutions-IAM5[Resource::${bucketArn}/${TASKS_PREFIX}*]`,
         reason: 'One task document per instance, named after an instance ID that does not exist before the run; limited to the pipeline/tasks/ prefix.',
-      },
-      {
-        id: 'AwsSolutions-IAM5[Resource::*]',
-        reason:
-          'Added by CDK for X-Ray tracing (xray:PutTraceSegments, PutTelemetryRecords, GetSamplingRules, GetSamplingTargets) and CloudWatch Logs ' +
-          'delivery (logs:CreateLogDelivery and related): AWS offers no resource-level permissions for these actions.',
-      },
-    );
-
-    const cleanupPolicy = this.cleanupStateMachine.role.node.tryFindChild('DefaultPolicy')!;
-    acknowledge(
-      cleanupPolicy,
-      {
-        id: ec2Resource('instance'),
-        reason: "The cleanup terminates instances found by tag; TerminateInstances on instance/* is conditioned on this pipeline's tag.",
-      },
-      {
-        id: 'AwsSolutions-IAM5[Resource::*]',
-        reason:
-          'ec2:DescribeInstances has no resource-level permissions; the X-Ray and CloudWatch Logs delivery actions CDK adds for tracing ' +
-          'and logging have none either.',
-      },
-    );
-
+      });
+    }
     acknowledge(bucket, {
       id: 'AwsSolutions-S1',
       reason:
@@ -814,21 +852,6 @@ export class ShellScriptPipeline extends Construct {
    */
   public grantStartExecution(grantee: iam.IGrantable): iam.Grant {
     return this.stateMachine.grantStartExecution(grantee);
-  }
-}
-
-/**
- * Acknowledges cdk-nag findings on `scope` and its children. `Validations.acknowledge()` refuses IDs with more than
- * one '::', and cdk-nag's IDs for ARNs built with the partition token contain '<AWS::Partition>'; those are recorded
- * under the same metadata key that `acknowledge()` writes and cdk-nag reads.
- */
-function acknowledge(scope: IConstruct, ...rules: { id: string; reason: string }[]): void {
-  for (const rule of rules) {
-    if (rule.id.split('::').length > 2) {
-      scope.node.addMetadata(Validations.ACKNOWLEDGED_RULES_METADATA_KEY, { [rule.id]: rule.reason });
-    } else {
-      Validations.of(scope).acknowledge(rule);
-    }
   }
 }
 

@@ -11,7 +11,7 @@ import { FakeS3 } from './support/fake-s3';
 import { FakeStepFunctions } from './support/fake-sfn';
 import { awsError, runLocally } from './support/local-sfn';
 import { definitionOf, synth } from './support/template';
-import { STATES } from '../src/private/workflow';
+import { STATES } from '../src/workflow/states';
 
 const EXECUTIONS = 20;
 const BUCKET = 'job-bucket';

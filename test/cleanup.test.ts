@@ -1,7 +1,7 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { awsError, Handler, LocalRunResult, runLocally } from './support/local-sfn';
 import { definitionOf, synth } from './support/template';
-import { CLEANUP_STATES } from '../src/private/cleanup';
+import { CLEANUP_STATES } from '../src/workflow/states';
 
 /** The EventBridge event Step Functions sends when an execution changes status. */
 function statusEvent(status: string, name = 'exec-1') {

@@ -5,7 +5,7 @@ import { FakeStepFunctions } from './support/fake-sfn';
 import { evaluate } from './support/iam';
 import { awsError, runLocally } from './support/local-sfn';
 import { definitionOf, resolveIntrinsics, synth } from './support/template';
-import { STATES } from '../src/private/workflow';
+import { STATES } from '../src/workflow/states';
 
 const EXECUTIONS = Number(process.env.SSP_TEST_EXECUTIONS ?? 50);
 const ROLE_ID = 'AROATESTROLEID'; // what resolveIntrinsics gives the instance role's RoleId

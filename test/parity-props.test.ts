@@ -12,7 +12,7 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { ShellScriptPipelineProps, TaskHandoff } from '../src';
 import { definitionOf, resolveIntrinsics, synth, Synthesized } from './support/template';
-import { STATES } from '../src/private/workflow';
+import { STATES } from '../src/workflow/states';
 
 const SCRIPTS = path.join(__dirname, 'fixtures', 'scripts');
 const MY_TOPIC_ARN = 'arn:aws:sns:eu-west-1:111111111111:my-notifications';

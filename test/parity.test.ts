@@ -9,7 +9,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import { TaskHandoff } from '../src';
 import { awsError, Handler, LocalRunResult, runLocally } from './support/local-sfn';
 import { definitionOf, runDefinition, synth } from './support/template';
-import { STATES } from '../src/private/workflow';
+import { STATES } from '../src/workflow/states';
 
 function instanceFor(n: number): string {
   return `i-${String(n).padStart(17, '0')}`;

@@ -2,7 +2,7 @@ import aslValidator from 'asl-validator';
 import { Duration } from 'aws-cdk-lib';
 import { awsError, Handler, LocalRunResult, runLocally } from './support/local-sfn';
 import { runDefinition } from './support/template';
-import { STATES } from '../src/private/workflow';
+import { STATES } from '../src/workflow/states';
 
 const INSTANCE = 'i-0123456789abcdef0';
 

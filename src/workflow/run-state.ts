@@ -1,0 +1,45 @@
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { TaskFields } from '../protocol';
+
+/**
+ * What the run keeps in its state between steps, besides the normalized input (`script`, `userInput`, `args`, `env`):
+ *
+ * - `$.subnets`: the subnet IDs to launch in, in order of preference;
+ * - `$.attempt`: which attempt this is (1-based; 0 for input that never got to an attempt);
+ * - `$.instance`: `{InstanceId, ClientToken, SubnetIndex}` of this attempt's launch (`InstanceId` is "none" before one);
+ * - `$.job`: the job's result; `$.error`: why the attempt failed (`{Error, Cause}`); `$.previousError` on a retry.
+ */
+
+/** The state an attempt starts from: the input, a fresh idempotency token and no instance yet. */
+export function attemptInput(attempt: number | string): Record<string, unknown> {
+  return {
+    'script.$': '$.script',
+    'userInput.$': '$.userInput',
+    'args.$': '$.args',
+    'env.$': '$.env',
+    'subnets.$': '$.subnets',
+    ...(typeof attempt === 'number' ? { attempt } : { 'attempt.$': attempt }),
+    // No instance yet; the client token makes launch retries idempotent.
+    'instance': { 'InstanceId': 'none', 'ClientToken.$': 'States.UUID()', 'SubnetIndex': 0 },
+  };
+}
+
+/** Where this attempt's instance ID is. */
+export const INSTANCE_ID_PATH = '$.instance.InstanceId';
+
+/**
+ * What "Pause for Job Completion" hands the instance, in both hand-off modes (the protocol's TaskFields, from the run
+ * state): typed against the protocol, so a field the runtime expects cannot go missing here.
+ */
+export function taskFields(heartbeatSeconds: number): Record<keyof TaskFields, unknown> {
+  return {
+    executionArn: sfn.JsonPath.executionId,
+    executionName: sfn.JsonPath.executionName,
+    script: sfn.JsonPath.stringAt('$.script'),
+    userInput: sfn.JsonPath.stringAt('$.userInput'),
+    args: sfn.JsonPath.listAt('$.args'),
+    env: sfn.JsonPath.objectAt('$.env'),
+    attempt: sfn.JsonPath.numberAt('$.attempt'),
+    heartbeatSeconds,
+  };
+}

@@ -1,0 +1,73 @@
+import { Duration, Fn, RemovalPolicy } from 'aws-cdk-lib';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import { RUNS_PREFIX } from '../protocol';
+import { Attempts, PauseStep } from './attempts';
+import { InputChecks } from './input';
+import { Launch, LaunchSpec, USER_DATA_SUBSTITUTION } from './launch';
+import { Report } from './report';
+import { INSTANCE_ID_PATH } from './run-state';
+import { pipelineStateMachine } from './state-machine';
+
+export interface RunStateMachineProps {
+  readonly pipelineId: string;
+  readonly bucket: s3.IBucket;
+  readonly topic: sns.ITopic;
+  /** The instance role's RoleId: with the instance ID it names the attempt's log folder. */
+  readonly instanceRoleId: string;
+  readonly launch: LaunchSpec;
+  readonly pause: PauseStep;
+  /** The bootstrap, handed to every launch as its user data. */
+  readonly userData: string;
+  readonly jobTimeout: Duration;
+  readonly heartbeatTimeout: Duration;
+  readonly maxAttempts: number;
+  readonly retryDelay: Duration;
+  /** The execution timeout; undefined for none. */
+  readonly timeout?: Duration;
+  readonly notifyOnSuccess: boolean;
+  readonly notifyOnFailure: boolean;
+}
+
+/**
+ * The run state machine, assembled from its fragments:
+ *
+ *   InputChecks: Validate input (… Input.* errors → report.onFailure, nothing launched) → Subnets → Prepare run
+ *   → Launch: Script or userInput? → [Check script exists] → Spot or On-Demand? → Launch (Spot) instance
+ *   → Attempts: Pause for Job Completion → Terminate instance → Did the job succeed? → report / Try again? …
+ *
+ * Also creates the log group both state machines log to (`StateMachineLogs`).
+ */
+export class RunStateMachine {
+  public readonly stateMachine: sfn.StateMachine;
+  /** The state transitions of both state machines, kept 3 months. */
+  public readonly logGroup: logs.LogGroup;
+
+  constructor(pipeline: Construct, props: RunStateMachineProps) {
+    const logUrl = sfn.JsonPath.format(
+      `s3://${props.bucket.bucketName}/${RUNS_PREFIX}{}/${props.instanceRoleId}:{}/output.log`,
+      sfn.JsonPath.executionName,
+      sfn.JsonPath.stringAt(INSTANCE_ID_PATH),
+    );
+    const report = new Report(pipeline, 'Report', { ...props, logUrl });
+    const input = new InputChecks(pipeline, 'Input', { subnetIds: props.launch.subnetIds, onInvalid: report.onFailure });
+    const launch = new Launch(pipeline, 'Launch', { spec: props.launch, bucket: props.bucket, maxAttempts: props.maxAttempts, onScriptNotFound: report.onFailure });
+    const attempts = new Attempts(pipeline, 'Attempts', { ...props, launch, report });
+
+    this.logGroup = new logs.LogGroup(pipeline, 'StateMachineLogs', {
+      retention: logs.RetentionDays.THREE_MONTHS,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.stateMachine = pipelineStateMachine(pipeline, 'StateMachine', {
+      definition: input.next(launch).next(attempts),
+      // CloudFormation substitutes the encoded bootstrap after resolving it, so its text reaches EC2 unescaped.
+      definitionSubstitutions: { [USER_DATA_SUBSTITUTION]: Fn.base64(props.userData) },
+      comment: 'Runs a shell script on a fresh EC2 instance, then terminates it and notifies',
+      timeout: props.timeout,
+      logs: this.logGroup,
+    });
+  }
+}
