@@ -17,9 +17,13 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { Bootstrap } from './bootstrap';
 import { acknowledge, wildcardResource } from './nag';
 import { JobInput, PipelineSchedule, SpotOptions, StagingOptions, TaskHandoff } from './options';
-import { renderBootstrap } from './private/bootstrap';
+import { addActivityClaim } from './parts/handoff/activity';
+import { addTaskDocumentStep } from './parts/handoff/task-token';
+import { addJobLogShipping } from './parts/job-logs';
+import { addStagingSteps } from './parts/staging';
 import { validateProps } from './private/validate';
 import { HANDOFF_PREFIX, INSTANCE_TAGS, OWNER_TAG, RESERVED_PREFIX, RUNS_PREFIX, TASKS_PREFIX } from './protocol';
 import { PauseStep } from './workflow/attempts';
@@ -474,11 +478,7 @@ export class ShellScriptPipeline extends Construct {
       this.jobLogGroup.grant(role, 'logs:CreateLogStream', 'logs:PutLogEvents');
     }
 
-    const bootstrap = renderBootstrap({
-      activityArn: this.activity?.activityArn,
-      stagingInputs: (staging.inputPrefixes ?? []).map(trimSlashes),
-      stagingOutput: staging.outputPrefix === undefined ? undefined : trimSlashes(staging.outputPrefix),
-      jobLogGroup: this.jobLogGroup?.logGroupName,
+    const bootstrap = new Bootstrap({
       bucketName: bucket.bucketName,
       roleId: role.roleId,
       runtimeUrl: runtime.s3ObjectUrl,
@@ -486,6 +486,13 @@ export class ShellScriptPipeline extends Construct {
       jobSeconds: Token.asString(jobTimeout.toSeconds()),
       heartbeatSeconds: Token.asString(heartbeatTimeout.toSeconds()),
     });
+    if (this.activity) addActivityClaim(bootstrap, this.activity.activityArn);
+    else addTaskDocumentStep(bootstrap);
+    addStagingSteps(bootstrap, {
+      inputPrefixes: (staging.inputPrefixes ?? []).map(trimSlashes),
+      outputPrefix: staging.outputPrefix === undefined ? undefined : trimSlashes(staging.outputPrefix),
+    });
+    if (this.jobLogGroup) addJobLogShipping(bootstrap, this.jobLogGroup.logGroupName);
 
     this.pipelineId = `${Stack.of(this).stackName}-${Names.uniqueId(this).slice(-8)}`;
 
@@ -635,7 +642,7 @@ export class ShellScriptPipeline extends Construct {
       instanceRoleId: role.roleId,
       launch: launchSpec,
       pause,
-      userData: bootstrap,
+      userData: bootstrap.render(),
       jobTimeout,
       heartbeatTimeout,
       maxAttempts,

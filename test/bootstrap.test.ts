@@ -8,8 +8,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { CfnParameter, Duration, Token } from 'aws-cdk-lib';
+import { renderBootstrap, WORK_DIR } from './support/bootstrap';
 import { definitionOf, resolveIntrinsics, synth, Synthesized } from './support/template';
-import { renderBootstrap, WORK_DIR } from '../src/private/bootstrap';
 import { USAGE } from '../src/runtime/cli';
 
 const RENDER_OPTIONS = {
