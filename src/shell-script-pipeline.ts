@@ -1,5 +1,5 @@
 import * as path from 'path';
-import { Annotations, ArnFormat, CfnElement, Duration, Names, RemovalPolicy, Size, Stack, Token } from 'aws-cdk-lib';
+import { ArnFormat, CfnElement, Duration, Names, RemovalPolicy, Size, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -20,6 +20,7 @@ import { Construct } from 'constructs';
 import { Bootstrap } from './bootstrap';
 import { acknowledge, wildcardResource } from './nag';
 import { JobInput, PipelineSchedule, SpotOptions, StagingOptions, TaskHandoff } from './options';
+import { Attempts } from './parts/attempts';
 import { addActivityClaim } from './parts/handoff/activity';
 import { addTaskDocumentStep } from './parts/handoff/task-token';
 import { addJobLogShipping } from './parts/job-logs';
@@ -31,9 +32,6 @@ import { Cleanup } from './workflow/cleanup';
 import { LaunchSpec } from './workflow/launch';
 import { RunStateMachine } from './workflow/run';
 import { STATES } from './workflow/states';
-
-/** How much longer than the job timeout a whole execution may take (launch, terminate and notify). */
-const EXECUTION_TIMEOUT_MARGIN = Duration.minutes(30);
 
 /**
  * Properties of a {@link ShellScriptPipeline}.
@@ -304,8 +302,6 @@ export class ShellScriptPipeline extends Construct {
   constructor(scope: Construct, id: string, props: ShellScriptPipelineProps = {}) {
     super(scope, id);
 
-    const jobTimeout = props.jobTimeout ?? Duration.hours(1);
-    const heartbeatTimeout = props.heartbeatTimeout ?? Duration.minutes(5);
     const instanceType = props.instanceType ?? ec2.InstanceType.of(ec2.InstanceClass.T3, ec2.InstanceSize.MICRO);
     const machineImage =
       props.machineImage ??
@@ -315,32 +311,31 @@ export class ShellScriptPipeline extends Construct {
       });
     const image = machineImage.getImage(this);
     const runRetention = props.runArtifactsRetention ?? Duration.days(90);
-    const maxAttempts = props.maxAttempts ?? 1;
 
-    validateProps({
-      id,
-      jobTimeout,
-      heartbeatTimeout,
-      hasVpc: props.vpc !== undefined,
-      vpcCidr: props.vpcCidr,
-      maxAzs: props.maxAzs,
-      hasVpcSubnets: props.vpcSubnets !== undefined,
-      notificationEmail: props.notificationEmail,
-      rootVolumeSizeGiB: props.rootVolumeSize === undefined ? undefined : props.rootVolumeSize.toMebibytes() / 1024,
-      runArtifactsRetentionDays: runRetention.isUnresolved() ? undefined : runRetention.toDays({ integral: false }),
-      osIsLinux: image.osType === ec2.OperatingSystemType.LINUX,
-      maxAttempts,
-      retryDelay: props.retryDelay,
-      hasNotificationTopic: props.notificationTopic !== undefined,
-      hasNotificationKey: props.notificationKey !== undefined,
-      spotMaxPrice: props.spot?.maxPrice,
-      scheduleInput: props.schedule?.input,
-      bucketPrefixes: {
-        ...Object.fromEntries((props.staging?.inputPrefixes ?? []).map((p, i) => [`staging.inputPrefixes[${i}]`, p])),
-        ...(props.staging?.outputPrefix !== undefined ? { 'staging.outputPrefix': props.staging.outputPrefix } : {}),
-        ...(props.scriptsPrefix !== undefined ? { scriptsPrefix: props.scriptsPrefix } : {}),
-      },
-    });
+    rejectProblems(id, [
+      ...Attempts.problems(props),
+      ...validateProps({
+        hasVpc: props.vpc !== undefined,
+        vpcCidr: props.vpcCidr,
+        maxAzs: props.maxAzs,
+        hasVpcSubnets: props.vpcSubnets !== undefined,
+        notificationEmail: props.notificationEmail,
+        rootVolumeSizeGiB: props.rootVolumeSize === undefined ? undefined : props.rootVolumeSize.toMebibytes() / 1024,
+        runArtifactsRetentionDays: runRetention.isUnresolved() ? undefined : runRetention.toDays({ integral: false }),
+        osIsLinux: image.osType === ec2.OperatingSystemType.LINUX,
+        hasNotificationTopic: props.notificationTopic !== undefined,
+        hasNotificationKey: props.notificationKey !== undefined,
+        spotMaxPrice: props.spot?.maxPrice,
+        scheduleInput: props.schedule?.input,
+        bucketPrefixes: {
+          ...Object.fromEntries((props.staging?.inputPrefixes ?? []).map((p, i) => [`staging.inputPrefixes[${i}]`, p])),
+          ...(props.staging?.outputPrefix !== undefined ? { 'staging.outputPrefix': props.staging.outputPrefix } : {}),
+          ...(props.scriptsPrefix !== undefined ? { scriptsPrefix: props.scriptsPrefix } : {}),
+        },
+      }),
+    ]);
+    const attempts = new Attempts(this, props);
+    const { jobTimeout, heartbeatTimeout, maxAttempts } = attempts;
 
     // ---- Network: no NAT gateway, nothing billed by the hour ---------------------------------
     let subnets: ec2.SelectedSubnets;
@@ -483,8 +478,8 @@ export class ShellScriptPipeline extends Construct {
       roleId: role.roleId,
       runtimeUrl: runtime.s3ObjectUrl,
       // Text, so a duration from a CloudFormation parameter resolves at deploy time; the bootstrap does the arithmetic.
-      jobSeconds: Token.asString(jobTimeout.toSeconds()),
-      heartbeatSeconds: Token.asString(heartbeatTimeout.toSeconds()),
+      jobSeconds: attempts.jobSeconds,
+      heartbeatSeconds: attempts.heartbeatSeconds,
     });
     if (this.activity) addActivityClaim(bootstrap, this.activity.activityArn);
     else addTaskDocumentStep(bootstrap);
@@ -634,7 +629,6 @@ export class ShellScriptPipeline extends Construct {
           resultPath: '$.job',
         }),
     };
-    const retryDelay = props.retryDelay ?? Duration.minutes(1);
     const run = new RunStateMachine(this, {
       pipelineId,
       bucket,
@@ -646,19 +640,12 @@ export class ShellScriptPipeline extends Construct {
       jobTimeout,
       heartbeatTimeout,
       maxAttempts,
-      retryDelay,
-      timeout: executionTimeout(jobTimeout, maxAttempts, retryDelay),
+      retryDelay: attempts.retryDelay,
+      timeout: attempts.executionTimeout,
       notifyOnSuccess: props.notifyOnSuccess ?? true,
       notifyOnFailure: props.notifyOnFailure ?? true,
     });
     this.stateMachine = run.stateMachine;
-    if (jobTimeout.isUnresolved()) {
-      Annotations.of(this).addWarningV2(
-        'cdk-shell-script-pipeline:tokenJobTimeout',
-        "'jobTimeout' is only known at deploy time, so the state machine gets no execution timeout (every attempt's job timeout + 30 minutes); " +
-          'the task timeout, the heartbeat timeout and the instance hard cap still apply',
-      );
-    }
     // Publishing to a topic encrypted with a customer-managed key needs the key too.
     props.notificationKey?.grant(this.stateMachine, 'kms:Decrypt', 'kms:GenerateDataKey*');
 
@@ -866,16 +853,6 @@ function trimSlashes(prefix: string): string {
   return prefix.replace(/^\/+|\/+$/g, '');
 }
 
-/**
- * Every attempt may take the whole job timeout, plus the delays between attempts, plus a margin for launching,
- * terminating and notifying. Undefined when a duration is only known at deploy time.
- */
-function executionTimeout(jobTimeout: Duration, maxAttempts: number, retryDelay: Duration): Duration | undefined {
-  if (jobTimeout.isUnresolved() || retryDelay.isUnresolved() || Token.isUnresolved(maxAttempts)) return undefined;
-  const seconds = jobTimeout.toSeconds() * maxAttempts + retryDelay.toSeconds() * (maxAttempts - 1) + EXECUTION_TIMEOUT_MARGIN.toSeconds();
-  return Duration.seconds(seconds);
-}
-
 /** The execution input for a {@link JobInput}, with only the fields that are set. */
 function executionInput(input: JobInput): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -902,4 +879,11 @@ function defaultSubnets(id: string, vpc: ec2.IVpc): ec2.SubnetSelection {
 function subnetMask(cidr: string | undefined, maxAzs: number): number {
   const prefix = cidr ? Number(cidr.split('/')[1]) : 16;
   return Math.max(prefix + Math.ceil(Math.log2(Math.max(maxAzs, 1))), 24);
+}
+
+/** Throws one error that lists every problem with the props, each naming the prop, the value received and the fix. */
+function rejectProblems(id: string, problems: string[]): void {
+  if (problems.length > 0) {
+    throw new Error(`ShellScriptPipeline '${id}': ${problems.length === 1 ? problems[0] : '\n  - ' + problems.join('\n  - ')}`);
+  }
 }

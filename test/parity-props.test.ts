@@ -78,55 +78,6 @@ function heredoc(script: string, file: string, mark: string): string {
 
 const defaults = lazySynth({});
 
-// ---- maxAttempts and retryDelay ----------------------------------------------------------------------
-
-describe('maxAttempts and retryDelay', () => {
-  const three = lazySynth({ maxAttempts: 3, retryDelay: Duration.seconds(45) });
-
-  test('default (1 attempt): no retry states, and the notifications say maxAttempts 1', () => {
-    const states = runDefinitionOf(defaults()).States;
-    expect(states[STATES.TRY_AGAIN]).toBeUndefined();
-    expect(states[STATES.WAIT_BEFORE_RETRY]).toBeUndefined();
-    expect(states[STATES.NEXT_ATTEMPT]).toBeUndefined();
-    expect(Object.values<any>(states).filter((st) => st.Type === 'Wait')).toEqual([]);
-    expect(states[STATES.NOTIFY_FAILURE].Parameters.Message.maxAttempts).toBe(1);
-    expect(states[STATES.NOTIFY_SUCCESS].Parameters.Message.maxAttempts).toBe(1);
-  });
-
-  test('3 attempts, 45 s apart: a Wait of 45 s before the next attempt, while fewer than 3 attempts were made', () => {
-    const states = runDefinitionOf(three()).States;
-    expect(states[STATES.WAIT_BEFORE_RETRY]).toEqual({ Type: 'Wait', Seconds: 45, Next: STATES.NEXT_ATTEMPT });
-    expect(states[STATES.TRY_AGAIN]).toMatchObject({
-      Type: 'Choice',
-      Choices: [
-        {
-          And: [
-            { Variable: '$.attempt', NumericLessThan: 3 },
-            { Not: { Variable: '$.error.Error', StringEquals: 'Terminate.Failed' } },
-          ],
-          Next: STATES.WAIT_BEFORE_RETRY,
-        },
-      ],
-      Default: STATES.NOTIFY_FAILURE,
-    });
-  });
-
-  test('3 attempts: both notification messages carry maxAttempts: 3 next to the attempt', () => {
-    const states = runDefinitionOf(three()).States;
-    for (const notify of [STATES.NOTIFY_FAILURE, STATES.NOTIFY_SUCCESS]) {
-      expect({ notify, message: states[notify].Parameters.Message }).toMatchObject({
-        notify,
-        message: { 'maxAttempts': 3, 'attempt.$': '$.attempt' },
-      });
-    }
-  });
-
-  test('retryDelay defaults to 1 minute when there is more than one attempt', () => {
-    const states = runDefinitionOf(synth({ maxAttempts: 2 })).States;
-    expect(states[STATES.WAIT_BEFORE_RETRY]).toMatchObject({ Type: 'Wait', Seconds: 60 });
-  });
-});
-
 // ---- spot ----------------------------------------------------------------------------------------------
 
 describe('spot', () => {

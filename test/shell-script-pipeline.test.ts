@@ -7,10 +7,11 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { ShellScriptPipeline } from '../src';
-import { definitionOf, resolveIntrinsics, synth, Synthesized, TEST_ENV, testStack } from './support/template';
+import { definitionOf, rejectionOf, resolveIntrinsics, synth, Synthesized, TEST_ENV, testStack } from './support/template';
 
 // ---- helpers ---------------------------------------------------------------------------------------
 
@@ -414,10 +415,6 @@ describe('with default props', () => {
       );
     });
 
-    test('times out 30 minutes after the job timeout (1 hour)', () => {
-      expect(runDefinitionOf(s).TimeoutSeconds).toBe(3600 + 1800);
-    });
-
     test("'Pause for Job Completion' writes the task document and waits for the task token", () => {
       const pause = pauseState(s);
       expect(pause.Resource).toMatch(/s3:putObject\.waitForTaskToken$/);
@@ -560,14 +557,6 @@ describe('with every optional prop overridden', () => {
 
   test('assignPublicIp: false launches without a public IP', () => {
     expect(launchParameters(s).NetworkInterfaces[0].AssociatePublicIpAddress).toBe(false);
-  });
-
-  test('jobTimeout and heartbeatTimeout set the waiting step and the state machine timeout', () => {
-    const pause = pauseState(s);
-    expect(pause.TimeoutSeconds).toBe(7200);
-    expect(pause.HeartbeatSeconds).toBe(600);
-    expect(pause.Parameters.Body.heartbeatSeconds).toBe(600);
-    expect(runDefinitionOf(s).TimeoutSeconds).toBe(7200 + 1800);
   });
 
   test('rootDeviceName and rootVolumeSize set the encrypted root volume', () => {
@@ -832,6 +821,51 @@ describe('two pipelines in one stack', () => {
           ]),
         },
       });
+    }
+  });
+});
+
+// ---- the props are checked together, before anything is built --------------------------------------------------
+
+describe('checks of the props', () => {
+  const windows = () => ec2.MachineImage.latestWindows(ec2.WindowsVersion.WINDOWS_SERVER_2022_ENGLISH_FULL_BASE);
+
+  test('prefix the message with the construct ID', () => {
+    expect(rejectionOf({ machineImage: windows() })).toMatch(/^ShellScriptPipeline 'Nightly': /);
+  });
+
+  test('list several problems in one error, one per line', () => {
+    const message = rejectionOf((stack) => ({
+      jobTimeout: Duration.minutes(1),
+      vpc: new ec2.Vpc(stack, 'UserVpc'),
+      vpcCidr: 'banana',
+      notificationEmail: 'a@b',
+      rootVolumeSize: Size.gibibytes(0),
+      runArtifactsRetention: Duration.days(0),
+      machineImage: windows(),
+    }));
+    expect(message).toBeDefined();
+    const lines = message!.split('\n');
+    expect(lines[0]).toBe("ShellScriptPipeline 'Nightly': ");
+    const problems = lines.slice(1);
+    expect(problems.every((l) => l.startsWith('  - '))).toBe(true);
+    for (const prop of ["'heartbeatTimeout'", "'vpcCidr' (for a new VPC)", "'vpcCidr' must be", "'notificationEmail'", "'rootVolumeSize'", "'runArtifactsRetention'", "'machineImage'"]) {
+      expect(problems.filter((l) => l.includes(prop))).toHaveLength(1);
+    }
+    expect(problems).toHaveLength(7);
+  });
+
+  test('a problem with a new prop is listed with the others, one per line', () => {
+    const message = rejectionOf({
+      maxAttempts: 0,
+      spot: { maxPrice: 'cheap' },
+      schedule: { expression: scheduler.ScheduleExpression.rate(Duration.days(1)), input: {} },
+      scriptsPrefix: 'pipeline/',
+    });
+    const problems = message!.split('\n').slice(1);
+    expect(problems).toHaveLength(4);
+    for (const prop of ["'maxAttempts'", "'spot.maxPrice'", "'schedule.input'", "'scriptsPrefix'"]) {
+      expect(problems.filter((l) => l.startsWith(`  - ${prop}`))).toHaveLength(1);
     }
   });
 });

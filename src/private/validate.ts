@@ -1,4 +1,4 @@
-import { Duration, Token } from 'aws-cdk-lib';
+import { Token } from 'aws-cdk-lib';
 import { ENV_NAME_PATTERN, MAX_ARGS, RESERVED_PREFIX } from '../protocol';
 
 /**
@@ -6,9 +6,6 @@ import { ENV_NAME_PATTERN, MAX_ARGS, RESERVED_PREFIX } from '../protocol';
  * without building a construct.
  */
 export interface PropsToValidate {
-  readonly id: string;
-  readonly jobTimeout: Duration;
-  readonly heartbeatTimeout: Duration;
   readonly hasVpc: boolean;
   readonly vpcCidr?: string;
   readonly maxAzs?: number;
@@ -17,8 +14,6 @@ export interface PropsToValidate {
   readonly rootVolumeSizeGiB?: number;
   readonly runArtifactsRetentionDays?: number;
   readonly osIsLinux: boolean;
-  readonly maxAttempts?: number;
-  readonly retryDelay?: Duration;
   readonly hasNotificationTopic?: boolean;
   readonly hasNotificationKey?: boolean;
   readonly spotMaxPrice?: string;
@@ -33,40 +28,16 @@ export interface PropsToValidate {
   };
 }
 
-const MAX_ATTEMPTS = 20;
-const MAX_RETRY_DELAY_SECONDS = 86_400;
-
-/** Step Functions' own upper bound for a task's TimeoutSeconds and HeartbeatSeconds (one year). */
-const MAX_TASK_SECONDS = 31_536_000;
 /** Smallest CIDR we accept for a new VPC: each AZ gets a /(n+2) public subnet, and AWS keeps 5 addresses of each. */
 const SMALLEST_VPC_PREFIX = 24;
 const LARGEST_VPC_PREFIX = 16;
 
 /**
- * Checks the props and throws one error that lists every problem, each naming the prop,
- * the value received and the fix. Values that are still tokens are not checked.
+ * Checks the props and returns every problem, each naming the prop, the value received and the fix.
+ * Values that are still tokens are not checked.
  */
-export function validateProps(p: PropsToValidate): void {
+export function validateProps(p: PropsToValidate): string[] {
   const problems: string[] = [];
-  const job = secondsOf(p.jobTimeout);
-  const hb = secondsOf(p.heartbeatTimeout);
-
-  if (job !== undefined) {
-    if (job < 1 || !Number.isInteger(job)) {
-      problems.push(`'jobTimeout' must be a whole number of seconds of at least 1, got ${p.jobTimeout.toString()}`);
-    } else if (job > MAX_TASK_SECONDS) {
-      problems.push(`'jobTimeout' must be at most 365 days (Step Functions' limit), got ${job} seconds`);
-    }
-  }
-  if (hb !== undefined && (hb < 1 || !Number.isInteger(hb))) {
-    problems.push(`'heartbeatTimeout' must be a whole number of seconds of at least 1, got ${p.heartbeatTimeout.toString()}`);
-  }
-  if (job !== undefined && hb !== undefined && hb >= job) {
-    problems.push(
-      `'heartbeatTimeout' (${hb}s) must be shorter than 'jobTimeout' (${job}s): Step Functions ignores a heartbeat that is not; ` +
-        'lower heartbeatTimeout or raise jobTimeout',
-    );
-  }
 
   if (p.hasVpc && p.vpcCidr !== undefined) {
     problems.push("set either 'vpc' (an existing VPC) or 'vpcCidr' (for a new VPC), not both");
@@ -104,19 +75,6 @@ export function validateProps(p: PropsToValidate): void {
   ) {
     problems.push(`'runArtifactsRetention' must be a whole number of days of at least 1, got ${p.runArtifactsRetentionDays}`);
   }
-  const attempts = p.maxAttempts;
-  if (attempts !== undefined && !Token.isUnresolved(attempts) && (!Number.isInteger(attempts) || attempts < 1 || attempts > MAX_ATTEMPTS)) {
-    problems.push(`'maxAttempts' must be a whole number from 1 to ${MAX_ATTEMPTS}, got ${p.maxAttempts}`);
-  }
-  if (p.retryDelay !== undefined) {
-    const delay = secondsOf(p.retryDelay);
-    if (delay !== undefined && (!Number.isInteger(delay) || delay < 0 || delay > MAX_RETRY_DELAY_SECONDS)) {
-      problems.push(`'retryDelay' must be a whole number of seconds from 0 to 24 hours, got ${p.retryDelay.toString()}`);
-    }
-    if (delay !== undefined && delay > 0 && (p.maxAttempts ?? 1) === 1) {
-      problems.push("'retryDelay' has no effect with one attempt; set 'maxAttempts' above 1 or remove 'retryDelay'");
-    }
-  }
   if (p.hasNotificationTopic && p.hasNotificationKey) {
     problems.push("'notificationKey' encrypts the topic the construct creates; with 'notificationTopic', encrypt your own topic instead");
   }
@@ -135,9 +93,7 @@ export function validateProps(p: PropsToValidate): void {
     problems.push("'machineImage' must be a Linux image: the bootstrap is a bash script");
   }
 
-  if (problems.length > 0) {
-    throw new Error(`ShellScriptPipeline '${p.id}': ${problems.length === 1 ? problems[0] : '\n  - ' + problems.join('\n  - ')}`);
-  }
+  return problems;
 }
 
 /** The same rules the state machine applies to an execution's input, checked at synth for a schedule's fixed input. */
@@ -162,11 +118,6 @@ function checkJobInput(input: NonNullable<PropsToValidate['scheduleInput']>): st
     }
   }
   return problems;
-}
-
-function secondsOf(d: Duration): number | undefined {
-  if (d.isUnresolved()) return undefined;
-  return d.toMilliseconds() / 1000;
 }
 
 function checkCidr(cidr: string): string | undefined {

@@ -27,13 +27,13 @@ export function synth(props: ShellScriptPipelineProps = {}, configure?: (stack: 
  * so a DefinitionString (or user data) can be read as plain text.
  * Refs become `ref-<LogicalId>` (ARNs for state machines, topics and roles), GetAtt `<LogicalId>.<Attr>`.
  */
-export function resolveIntrinsics(value: any, resources: Record<string, any> = {}): any {
-  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || value === null) return value;
-  if (Array.isArray(value)) return value.map((v) => resolveIntrinsics(v, resources));
-  const keys = Object.keys(value);
+export function resolveIntrinsics(input: any, resources: Record<string, any> = {}): any {
+  if (typeof input === 'string' || typeof input === 'number' || typeof input === 'boolean' || input === null) return input;
+  if (Array.isArray(input)) return input.map((v) => resolveIntrinsics(v, resources));
+  const keys = Object.keys(input);
   if (keys.length === 1) {
     const [k] = keys;
-    const v = value[k];
+    const v = input[k];
     switch (k) {
       case 'Fn::Join':
         return (v[1] as any[]).map((p) => String(resolveIntrinsics(p, resources))).join(v[0]);
@@ -52,7 +52,7 @@ export function resolveIntrinsics(value: any, resources: Record<string, any> = {
     }
   }
   const out: Record<string, any> = {};
-  for (const k of keys) out[k] = resolveIntrinsics(value[k], resources);
+  for (const k of keys) out[k] = resolveIntrinsics(input[k], resources);
   return out;
 }
 
@@ -100,8 +100,8 @@ export function definitionOf(json: any, typeFilter: (logicalId: string) => boole
   const known = { ...(json.Parameters ?? {}), ...json.Resources };
   let text: string = resolveIntrinsics(props.DefinitionString, known);
   // CloudFormation replaces ${Key} with each DefinitionSubstitutions value after resolving it.
-  for (const [key, value] of Object.entries<any>(props.DefinitionSubstitutions ?? {})) {
-    text = text.split('${' + key + '}').join(String(resolveIntrinsics(value, known)));
+  for (const [key, substitution] of Object.entries<any>(props.DefinitionSubstitutions ?? {})) {
+    text = text.split('${' + key + '}').join(String(resolveIntrinsics(substitution, known)));
   }
   return JSON.parse(text);
 }
@@ -114,4 +114,128 @@ export function runDefinition(props: ShellScriptPipelineProps = {}): any {
 
 export function testStack(): Stack {
   return new Stack(new App(), 'TestStack', { env: TEST_ENV });
+}
+
+/** Synthesizes once, on first use, so a failing synth fails the tests that need it rather than the whole file. */
+export function lazySynth(props: ShellScriptPipelineProps, configure?: (stack: Stack) => ShellScriptPipelineProps): () => Synthesized {
+  let s: Synthesized | undefined;
+  return () => (s ??= synth(props, configure));
+}
+
+/** The CloudFormation value of a construct attribute, e.g. `{ Ref: '<LogicalId>' }`. */
+export function cfn(s: Synthesized, token: unknown): any {
+  return s.stack.resolve(token);
+}
+
+/** A construct attribute (token) as the test helpers resolve it, e.g. `arn:aws:s3:::ref-<LogicalId>`. */
+export function value(s: Synthesized, token: unknown): any {
+  return resolveIntrinsics(s.stack.resolve(token), s.json.Resources);
+}
+
+/** Logical ID behind an attribute that resolves to a `Ref`. */
+export function refId(s: Synthesized, token: unknown): string {
+  const ref = cfn(s, token).Ref;
+  if (typeof ref !== 'string') throw new Error(`expected a Ref, got ${JSON.stringify(cfn(s, token))}`);
+  return ref;
+}
+
+export function resourcesOfType(s: Synthesized, type: string): any[] {
+  return Object.values<any>(s.json.Resources).filter((r) => r.Type === type);
+}
+
+/** Logical ID of the run state machine (`pipeline.stateMachine`), not of any other state machine in the stack. */
+export function runMachineId(s: Synthesized): string {
+  return refId(s, s.pipeline.stateMachine.stateMachineArn);
+}
+
+/** The run state machine's definition as the service would see it. */
+export function runDefinitionOf(s: Synthesized): any {
+  return definitionOf(s.json, (id) => id === runMachineId(s));
+}
+
+/** The cleanup state machine's definition as the service would see it. */
+export function cleanupDefinitionOf(s: Synthesized): any {
+  const id = refId(s, s.pipeline.cleanupStateMachine.stateMachineArn);
+  return definitionOf(s.json, (logicalId) => logicalId === id);
+}
+
+/** The RunInstances parameters of 'Launch instance' (or of `state`). */
+export function launchParameters(s: Synthesized, state = 'Launch instance'): any {
+  return runDefinitionOf(s).States[state].Parameters;
+}
+
+/**
+ * The subnet IDs 'Launch instance' launches in, first choice first: the literal SubnetId, or the list it picks from
+ * (`States.ArrayGetItem($.<list>, ...)`, filled in by the state whose ResultPath is `$.<list>`).
+ */
+export function launchSubnets(s: Synthesized): string[] {
+  const def = runDefinitionOf(s);
+  const ni = def.States['Launch instance'].Parameters.NetworkInterfaces[0];
+  if (typeof ni.SubnetId === 'string') return [ni.SubnetId];
+  const m = /^States\.ArrayGetItem\(\$\.(\w+),/.exec(ni['SubnetId.$'] ?? '');
+  if (!m) throw new Error(`cannot tell the subnets of 'Launch instance' from ${JSON.stringify(ni)}`);
+  const source = Object.values<any>(def.States).filter((st) => st.ResultPath === `$.${m[1]}` && Array.isArray(st.Result));
+  if (source.length !== 1) throw new Error(`expected one state to set $.${m[1]}, found ${source.length}`);
+  return source[0].Result;
+}
+
+/** 'Pause for Job Completion' of the run state machine. */
+export function pauseState(s: Synthesized): any {
+  return runDefinitionOf(s).States['Pause for Job Completion'];
+}
+
+/** The bootstrap that 'Launch instance' (or the only launch, 'Launch Spot instance') hands to EC2, decoded. */
+export function userDataOf(s: Synthesized): string {
+  const states = runDefinitionOf(s).States;
+  const launch = states['Launch instance'] ?? states['Launch Spot instance'];
+  if (!launch) throw new Error('no launch state');
+  return Buffer.from(launch.Parameters.UserData, 'base64').toString('utf8');
+}
+
+/** The raw `Fn::Base64` intrinsic that produces the user data in the template. */
+export function rawUserDataIntrinsic(s: Synthesized): any {
+  const found: any[] = [];
+  const walk = (v: any): void => {
+    if (Array.isArray(v)) {
+      v.forEach(walk);
+    } else if (v && typeof v === 'object') {
+      if ('Fn::Base64' in v) found.push(v);
+      else Object.values(v).forEach(walk);
+    }
+  };
+  walk(s.json.Resources[runMachineId(s)].Properties);
+  if (found.length !== 1) throw new Error(`expected one Fn::Base64 in the run state machine, found ${found.length}`);
+  return found[0];
+}
+
+/** The lines of a script between `cat > "$WORK/<file>" <<'<MARK>'` and `<MARK>`: a file it writes. */
+export function heredoc(script: string, file: string, mark: string): string {
+  const start = script.indexOf(`cat > "$WORK/${file}" <<'${mark}'\n`);
+  if (start < 0) throw new Error(`the script writes no $WORK/${file}`);
+  const body = script.slice(script.indexOf('\n', start) + 1);
+  return body.slice(0, body.indexOf(`\n${mark}\n`));
+}
+
+/** Expects constructing the pipeline with `props` to throw an error of this construct matching every pattern. */
+export function expectRejected(props: ShellScriptPipelineProps | ((stack: Stack) => ShellScriptPipelineProps), ...patterns: RegExp[]): void {
+  let message = '';
+  try {
+    if (typeof props === 'function') synth({}, props);
+    else synth(props);
+  } catch (e) {
+    message = (e as Error).message;
+  }
+  expect(message).toMatch(/^ShellScriptPipeline 'Nightly': /);
+  for (const p of patterns) expect(message).toMatch(p);
+}
+
+/** The message constructing the pipeline with `props` throws, or undefined. */
+export function rejectionOf(props: ShellScriptPipelineProps | ((stack: Stack) => ShellScriptPipelineProps)): string | undefined {
+  try {
+    if (typeof props === 'function') synth({}, props);
+    else synth(props);
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
 }
