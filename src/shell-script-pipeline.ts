@@ -24,6 +24,7 @@ import { Attempts } from './parts/attempts';
 import { addActivityClaim } from './parts/handoff/activity';
 import { addTaskDocumentStep } from './parts/handoff/task-token';
 import { addJobLogShipping } from './parts/job-logs';
+import { Network } from './parts/network';
 import { addStagingSteps } from './parts/staging';
 import { validateProps } from './private/validate';
 import { HANDOFF_PREFIX, INSTANCE_TAGS, OWNER_TAG, RESERVED_PREFIX, RUNS_PREFIX, TASKS_PREFIX } from './protocol';
@@ -314,11 +315,8 @@ export class ShellScriptPipeline extends Construct {
 
     rejectProblems(id, [
       ...Attempts.problems(props),
+      ...Network.problems(props),
       ...validateProps({
-        hasVpc: props.vpc !== undefined,
-        vpcCidr: props.vpcCidr,
-        maxAzs: props.maxAzs,
-        hasVpcSubnets: props.vpcSubnets !== undefined,
         notificationEmail: props.notificationEmail,
         rootVolumeSizeGiB: props.rootVolumeSize === undefined ? undefined : props.rootVolumeSize.toMebibytes() / 1024,
         runArtifactsRetentionDays: runRetention.isUnresolved() ? undefined : runRetention.toDays({ integral: false }),
@@ -337,35 +335,10 @@ export class ShellScriptPipeline extends Construct {
     const attempts = new Attempts(this, props);
     const { jobTimeout, heartbeatTimeout, maxAttempts } = attempts;
 
-    // ---- Network: no NAT gateway, nothing billed by the hour ---------------------------------
-    let subnets: ec2.SelectedSubnets;
-    let assignPublicIp: boolean;
-    if (props.vpc) {
-      this.vpc = props.vpc;
-      subnets = this.vpc.selectSubnets(props.vpcSubnets ?? defaultSubnets(id, this.vpc));
-      assignPublicIp = props.assignPublicIp ?? subnets.subnets.every((s) => this.vpc.publicSubnets.includes(s));
-    } else {
-      const vpc = new ec2.Vpc(this, 'Vpc', {
-        ipAddresses: ec2.IpAddresses.cidr(props.vpcCidr ?? '10.0.0.0/16'),
-        maxAzs: props.maxAzs ?? 2,
-        natGateways: 0,
-        subnetConfiguration: [
-          { name: 'Jobs', subnetType: ec2.SubnetType.PUBLIC, cidrMask: subnetMask(props.vpcCidr, props.maxAzs ?? 2), mapPublicIpOnLaunch: false },
-        ],
-        // S3 traffic (scripts, task documents, logs) stays on the AWS network, free of charge.
-        gatewayEndpoints: { S3: { service: ec2.GatewayVpcEndpointAwsService.S3 } },
-      });
-      this.vpc = vpc;
-      subnets = vpc.selectSubnets({ subnetType: ec2.SubnetType.PUBLIC });
-      assignPublicIp = props.assignPublicIp ?? true;
-    }
-    this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
-      vpc: this.vpc,
-      description: 'Shell script pipeline job instances: no inbound rules, outbound HTTPS to AWS APIs',
-      allowAllOutbound: false,
-    });
-    // The bootstrap and runtime only talk to AWS APIs (S3, Step Functions, the distribution's repository) over HTTPS.
-    this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to AWS APIs');
+    const network = new Network(this, props);
+    this.vpc = network.vpc;
+    this.securityGroup = network.securityGroup;
+    const { assignPublicIp } = network;
 
     // ---- Job bucket -----------------------------------------------------------------------
     const bucket = new s3.Bucket(this, 'JobBucket', {
@@ -506,7 +479,7 @@ export class ShellScriptPipeline extends Construct {
     const launchSpec: LaunchSpec = {
       onDemand: onDemandToo,
       spot: spot !== undefined,
-      subnetIds: subnets.subnetIds,
+      subnetIds: network.subnetIds,
       parameters: (v) => ({
         ImageId: image.imageId,
         InstanceType: instanceType.toString(),
@@ -553,7 +526,7 @@ export class ShellScriptPipeline extends Construct {
       iamResources: [
         ec2Arn('volume', '*'),
         ec2Arn('network-interface', '*'),
-        ...subnets.subnetIds.map((sid) => ec2Arn('subnet', sid)),
+        ...network.subnetIds.map((sid) => ec2Arn('subnet', sid)),
         ec2Arn('security-group', this.securityGroup.securityGroupId),
         stack.formatArn({ service: 'ec2', account: '', resource: 'image', resourceName: image.imageId, arnFormat: ArnFormat.SLASH_RESOURCE_NAME }),
       ],
@@ -707,7 +680,7 @@ export class ShellScriptPipeline extends Construct {
       props.notificationKey?.grant(new iam.ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
     }
 
-    this.acknowledgeNagFindings(bucket, props.vpc === undefined, props.staging?.outputPrefix);
+    this.acknowledgeNagFindings(bucket, props.staging?.outputPrefix);
   }
 
   /**
@@ -742,7 +715,7 @@ export class ShellScriptPipeline extends Construct {
     );
   }
 
-  private acknowledgeNagFindings(bucket: s3.Bucket, createdVpc: boolean, stagingOutput: string | undefined): void {
+  private acknowledgeNagFindings(bucket: s3.Bucket, stagingOutput: string | undefined): void {
     const stack = Stack.of(this);
     const bucketArn = `<${stack.getLogicalId(bucket.node.defaultChild as CfnElement)}.Arn>`;
     const regionAccount = `${stack.region.startsWith('${') ? '<AWS::Region>' : stack.region}:${
@@ -795,14 +768,6 @@ export class ShellScriptPipeline extends Construct {
         'Server access logs need a second bucket that would in turn need its own; who reads and writes the job bucket is recorded by ' +
         'CloudTrail, and the pipeline writes its own run logs under pipeline/runs/.',
     });
-    if (createdVpc) {
-      acknowledge(this.vpc, {
-        id: 'AwsSolutions-VPC7',
-        reason:
-          'The VPC holds only short-lived job instances that accept no inbound traffic. Flow logs are billed per GB; ' +
-          'pass your own VPC with flow logs through the `vpc` prop to have them.',
-      });
-    }
   }
 
   /**
@@ -861,24 +826,6 @@ function executionInput(input: JobInput): Record<string, unknown> {
   if (input.args !== undefined) out.args = input.args;
   if (input.env !== undefined) out.env = input.env;
   return out;
-}
-
-function defaultSubnets(id: string, vpc: ec2.IVpc): ec2.SubnetSelection {
-  if (vpc.privateSubnets.length > 0) return { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS };
-  if (vpc.publicSubnets.length > 0) return { subnetType: ec2.SubnetType.PUBLIC };
-  throw new Error(
-    `ShellScriptPipeline '${id}': 'vpc' has no private subnets with egress and no public subnets; pass 'vpcSubnets' to choose ` +
-      'subnets explicitly (isolated subnets need VPC endpoints for S3 and Step Functions)',
-  );
-}
-
-/**
- * One public subnet per AZ: a /24 each when the block has room, else the largest size that still fits
- * one per AZ (a /24 VPC in 6 AZs gets six /27s). validateProps keeps the block between /16 and /24.
- */
-function subnetMask(cidr: string | undefined, maxAzs: number): number {
-  const prefix = cidr ? Number(cidr.split('/')[1]) : 16;
-  return Math.max(prefix + Math.ceil(Math.log2(Math.max(maxAzs, 1))), 24);
 }
 
 /** Throws one error that lists every problem with the props, each naming the prop, the value received and the fix. */

@@ -11,7 +11,7 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { ShellScriptPipeline } from '../src';
-import { definitionOf, rejectionOf, resolveIntrinsics, synth, Synthesized, TEST_ENV, testStack } from './support/template';
+import { definitionOf, expectRejected, rejectionOf, resolveIntrinsics, synth, Synthesized, TEST_ENV, testStack } from './support/template';
 
 // ---- helpers ---------------------------------------------------------------------------------------
 
@@ -137,66 +137,6 @@ describe('with default props', () => {
   beforeAll(() => {
     s = synth();
     template = s.template;
-  });
-
-  describe('network', () => {
-    test('creates one VPC with CIDR 10.0.0.0/16', () => {
-      template.resourceCountIs('AWS::EC2::VPC', 1);
-      template.hasResourceProperties('AWS::EC2::VPC', { CidrBlock: '10.0.0.0/16' });
-    });
-
-    test('has one public subnet in each of 2 AZs and nothing else', () => {
-      const subnets = resourcesOfType(s, 'AWS::EC2::Subnet');
-      expect(subnets).toHaveLength(2);
-      expect(new Set(subnets.map((x) => x.Properties.AvailabilityZone)).size).toBe(2);
-      for (const subnet of subnets) {
-        expect(subnet.Properties.Tags).toEqual(expect.arrayContaining([{ Key: 'aws-cdk:subnet-type', Value: 'Public' }]));
-      }
-      expect(s.pipeline.vpc.privateSubnets).toHaveLength(0);
-      expect(s.pipeline.vpc.isolatedSubnets).toHaveLength(0);
-    });
-
-    test('creates no NAT gateway', () => {
-      template.resourceCountIs('AWS::EC2::NatGateway', 0);
-      template.resourceCountIs('AWS::EC2::EIP', 0);
-    });
-
-    test('subnets do not map public IPs on launch', () => {
-      const subnets = resourcesOfType(s, 'AWS::EC2::Subnet');
-      expect(subnets.map((x) => x.Properties.MapPublicIpOnLaunch)).toEqual([false, false]);
-    });
-
-    test('adds an S3 gateway endpoint to the public route tables', () => {
-      template.resourceCountIs('AWS::EC2::VPCEndpoint', 1);
-      template.hasResourceProperties('AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Gateway', VpcId: s.stack.resolve(s.pipeline.vpc.vpcId) });
-      const endpoint = resourcesOfType(s, 'AWS::EC2::VPCEndpoint')[0];
-      expect(resolveIntrinsics(endpoint.Properties.ServiceName)).toBe(`com.amazonaws.${TEST_ENV.region}.s3`);
-      expect(endpoint.Properties.RouteTableIds).toHaveLength(2);
-    });
-
-    test('launches in a public subnet of the new VPC, with a public IP and the pipeline security group', () => {
-      const ni = launchParameters(s).NetworkInterfaces[0];
-      expect(launchSubnets(s)).toEqual(s.pipeline.vpc.publicSubnets.map((x) => value(s, x.subnetId)));
-      expect(ni.AssociatePublicIpAddress).toBe(true);
-      expect(ni.Groups).toEqual([value(s, s.pipeline.securityGroup.securityGroupId)]);
-      expect(ni.DeleteOnTermination).toBe(true);
-    });
-  });
-
-  describe('security group', () => {
-    test('has no ingress rules at all', () => {
-      template.resourceCountIs('AWS::EC2::SecurityGroup', 1);
-      template.hasResourceProperties('AWS::EC2::SecurityGroup', { SecurityGroupIngress: Match.absent() });
-      template.resourceCountIs('AWS::EC2::SecurityGroupIngress', 0);
-    });
-
-    test('allows egress on tcp/443 only', () => {
-      const sg = resourcesOfType(s, 'AWS::EC2::SecurityGroup')[0];
-      expect(sg.Properties.SecurityGroupEgress).toEqual([
-        expect.objectContaining({ CidrIp: '0.0.0.0/0', IpProtocol: 'tcp', FromPort: 443, ToPort: 443 }),
-      ]);
-      template.resourceCountIs('AWS::EC2::SecurityGroupEgress', 0);
-    });
   });
 
   describe('job bucket', () => {
@@ -397,6 +337,8 @@ describe('with default props', () => {
 
   test('no policy statement has Resource "*" except X-Ray and CloudWatch Logs delivery', () => {
     expectNoWildcardResource(s);
+    // The same holds with an existing VPC with private subnets.
+    expectNoWildcardResource(synth({}, (stack) => ({ vpc: new ec2.Vpc(stack, 'UserVpc', { maxAzs: 2, natGateways: 1 }) })));
     // The exceptions are really there (and so really exercised by the check above).
     const wildcard = allStatements(s).filter((st) => st.Resource.includes('*'));
     expect(wildcard.flatMap((st) => st.Action)).toEqual(expect.arrayContaining(['xray:PutTraceSegments', 'logs:CreateLogDelivery']));
@@ -535,30 +477,6 @@ describe('with every optional prop overridden', () => {
     });
   });
 
-  test('vpcCidr sets the VPC CIDR and the subnets are carved from it', () => {
-    s.template.hasResourceProperties('AWS::EC2::VPC', { CidrBlock: '10.1.0.0/20' });
-    const cidrs = resourcesOfType(s, 'AWS::EC2::Subnet').map((x) => x.Properties.CidrBlock).sort();
-    expect(cidrs).toEqual(['10.1.0.0/24', '10.1.1.0/24', '10.1.2.0/24']);
-  });
-
-  test('the smallest vpcCidr (/24) is split in one subnet per AZ, as large as fits (two AZs: /25s)', () => {
-    const small = synth({ vpcCidr: '10.2.0.0/24' });
-    small.template.hasResourceProperties('AWS::EC2::VPC', { CidrBlock: '10.2.0.0/24' });
-    const cidrs = resourcesOfType(small, 'AWS::EC2::Subnet').map((x) => x.Properties.CidrBlock).sort();
-    expect(cidrs).toEqual(['10.2.0.0/25', '10.2.0.128/25']);
-  });
-
-  test('maxAzs sets the number of public subnets', () => {
-    const subnets = resourcesOfType(s, 'AWS::EC2::Subnet');
-    expect(subnets).toHaveLength(3);
-    expect(new Set(subnets.map((x) => x.Properties.AvailabilityZone)).size).toBe(3);
-    s.template.resourceCountIs('AWS::EC2::NatGateway', 0);
-  });
-
-  test('assignPublicIp: false launches without a public IP', () => {
-    expect(launchParameters(s).NetworkInterfaces[0].AssociatePublicIpAddress).toBe(false);
-  });
-
   test('rootDeviceName and rootVolumeSize set the encrypted root volume', () => {
     expect(launchParameters(s).BlockDeviceMappings).toEqual([
       { DeviceName: '/dev/sda1', Ebs: { Encrypted: true, DeleteOnTermination: true, VolumeType: 'gp3', VolumeSize: 30 } },
@@ -633,121 +551,6 @@ describe('machineImage', () => {
       .flatMap((st) => st.Resource)
       .filter((r) => r.includes(':image/'));
     expect(resources).toEqual([`arn:aws:ec2:${TEST_ENV.region}::image/ami-1234567890abcdef0`]);
-  });
-});
-
-// ---- existing VPC ----------------------------------------------------------------------------------
-
-describe('with an existing VPC', () => {
-  describe('created in the same stack, with private subnets', () => {
-    let s: Synthesized;
-    let vpc: ec2.Vpc;
-    beforeAll(() => {
-      s = synth({}, (stack) => {
-        vpc = new ec2.Vpc(stack, 'UserVpc', { maxAzs: 2, natGateways: 1 });
-        return { vpc };
-      });
-    });
-
-    test('creates no VPC, no subnets and no endpoint of its own', () => {
-      s.template.resourceCountIs('AWS::EC2::VPC', 1);
-      expect(s.pipeline.vpc).toBe(vpc);
-      expect(resourcesOfType(s, 'AWS::EC2::Subnet')).toHaveLength(4); // the user's 2 public + 2 private
-      s.template.resourceCountIs('AWS::EC2::VPCEndpoint', 0);
-    });
-
-    test('launches in a private subnet without a public IP by default', () => {
-      const ni = launchParameters(s).NetworkInterfaces[0];
-      expect(launchSubnets(s)).toEqual(vpc.privateSubnets.map((x) => value(s, x.subnetId)));
-      expect(ni.AssociatePublicIpAddress).toBe(false);
-    });
-
-    test('the security group belongs to that VPC', () => {
-      s.template.hasResourceProperties('AWS::EC2::SecurityGroup', {
-        GroupDescription: Match.stringLikeRegexp('Shell script pipeline'),
-        VpcId: s.stack.resolve(vpc.vpcId),
-      });
-    });
-
-    test('RunInstances is allowed in the selected subnets only', () => {
-      const resources = roleStatements(s, s.pipeline.stateMachine.role)
-        .filter((st) => hasAction(st, 'ec2:RunInstances'))
-        .flatMap((st) => st.Resource)
-        .filter((r) => r.includes(':subnet/'))
-        .sort();
-      expect(resources).toEqual(vpc.privateSubnets.map((x) => ec2Arn(`subnet/${value(s, x.subnetId)}`)).sort());
-    });
-
-    test('no policy statement has Resource "*" except X-Ray and CloudWatch Logs delivery', () => {
-      expectNoWildcardResource(s);
-    });
-  });
-
-  test('vpcSubnets selecting public subnets launches there with a public IP', () => {
-    let vpc!: ec2.Vpc;
-    const s = synth({}, (stack) => {
-      vpc = new ec2.Vpc(stack, 'UserVpc', { maxAzs: 2, natGateways: 1 });
-      return { vpc, vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC } };
-    });
-    const ni = launchParameters(s).NetworkInterfaces[0];
-    expect(launchSubnets(s)).toEqual(vpc.publicSubnets.map((x) => value(s, x.subnetId)));
-    expect(ni.AssociatePublicIpAddress).toBe(true);
-  });
-
-  describe('imported with Vpc.fromVpcAttributes', () => {
-    const attrs = {
-      vpcId: 'vpc-0abc',
-      availabilityZones: ['eu-west-1a', 'eu-west-1b'],
-      publicSubnetIds: ['subnet-pub1', 'subnet-pub2'],
-      privateSubnetIds: ['subnet-priv1', 'subnet-priv2'],
-    };
-
-    test('vpcSubnets public: launches in those subnet IDs with a public IP, and creates no network resources', () => {
-      const s = synth({}, (stack) => ({
-        vpc: ec2.Vpc.fromVpcAttributes(stack, 'Imported', attrs),
-        vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
-      }));
-      const ni = launchParameters(s).NetworkInterfaces[0];
-      expect(launchSubnets(s)).toEqual(['subnet-pub1', 'subnet-pub2']);
-      expect(ni.AssociatePublicIpAddress).toBe(true);
-      for (const type of ['AWS::EC2::VPC', 'AWS::EC2::Subnet', 'AWS::EC2::VPCEndpoint', 'AWS::EC2::InternetGateway']) {
-        s.template.resourceCountIs(type, 0);
-      }
-      s.template.hasResourceProperties('AWS::EC2::SecurityGroup', { VpcId: 'vpc-0abc' });
-      const subnetArns = roleStatements(s, s.pipeline.stateMachine.role)
-        .filter((st) => hasAction(st, 'ec2:RunInstances'))
-        .flatMap((st) => st.Resource)
-        .filter((r) => r.includes(':subnet/'))
-        .sort();
-      expect(subnetArns).toEqual([ec2Arn('subnet/subnet-pub1'), ec2Arn('subnet/subnet-pub2')]);
-    });
-
-    test('vpcSubnets private: no public IP by default', () => {
-      const s = synth({}, (stack) => ({
-        vpc: ec2.Vpc.fromVpcAttributes(stack, 'Imported', attrs),
-        vpcSubnets: { subnets: [ec2.Subnet.fromSubnetId(stack, 'Priv', 'subnet-priv2')] },
-      }));
-      const ni = launchParameters(s).NetworkInterfaces[0];
-      expect(launchSubnets(s)).toEqual(['subnet-priv2']);
-      expect(ni.AssociatePublicIpAddress).toBe(false);
-    });
-
-    test('assignPublicIp: true is honored in private subnets', () => {
-      const s = synth({ assignPublicIp: true }, (stack) => ({ vpc: ec2.Vpc.fromVpcAttributes(stack, 'Imported', attrs) }));
-      const ni = launchParameters(s).NetworkInterfaces[0];
-      expect(launchSubnets(s)).toEqual(['subnet-priv1', 'subnet-priv2']);
-      expect(ni.AssociatePublicIpAddress).toBe(true);
-    });
-
-    test('assignPublicIp: false is honored in public subnets', () => {
-      const s = synth({ assignPublicIp: false }, (stack) => ({
-        vpc: ec2.Vpc.fromVpcAttributes(stack, 'Imported', attrs),
-        vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
-      }));
-      const ni = launchParameters(s).NetworkInterfaces[0];
-      expect(launchSubnets(s)).toEqual(['subnet-pub1', 'subnet-pub2']);
-      expect(ni.AssociatePublicIpAddress).toBe(false);
-    });
   });
 });
 
@@ -853,6 +656,25 @@ describe('checks of the props', () => {
       expect(problems.filter((l) => l.includes(prop))).toHaveLength(1);
     }
     expect(problems).toHaveLength(7);
+  });
+
+  test('list several problems at once in one error, through the construct', () => {
+    expectRejected(
+      {
+        jobTimeout: Duration.minutes(1),
+        vpcCidr: 'banana',
+        notificationEmail: 'not-an-email',
+        rootVolumeSize: Size.gibibytes(0),
+        runArtifactsRetention: Duration.days(0),
+        vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
+      },
+      /\n {2}- 'heartbeatTimeout'/,
+      /\n {2}- 'vpcSubnets'/,
+      /\n {2}- 'vpcCidr'/,
+      /\n {2}- 'notificationEmail'/,
+      /\n {2}- 'rootVolumeSize'/,
+      /\n {2}- 'runArtifactsRetention'/,
+    );
   });
 
   test('a problem with a new prop is listed with the others, one per line', () => {

@@ -12,12 +12,9 @@ import { JobInput, ShellScriptPipeline, ShellScriptPipelineProps } from '../src'
 import { synth, TEST_ENV } from './support/template';
 import { PropsToValidate, validateProps } from '../src/private/validate';
 
-const SIX_AZS = ['a', 'b', 'c', 'd', 'e', 'f'].map((z) => `${TEST_ENV.region}${z}`);
 
 /** Props that pass: the construct's defaults. */
 const VALID: PropsToValidate = {
-  hasVpc: false,
-  hasVpcSubnets: false,
   osIsLinux: true,
 };
 
@@ -42,48 +39,12 @@ describe('validateProps', () => {
   test('accepts every value at the edge of its range', () => {
     expect(
       check({
-        vpcCidr: '10.0.0.0/16',
-        maxAzs: 6,
         notificationEmail: 'ops@example.com',
         rootVolumeSizeGiB: 16_384,
         runArtifactsRetentionDays: 1,
       }),
     ).not.toThrow();
-    expect(check({ vpcCidr: '192.168.0.0/24', maxAzs: 1, rootVolumeSizeGiB: 1 })).not.toThrow();
-  });
-
-  describe('network', () => {
-    test("fails when both 'vpc' and 'vpcCidr' are set", () => {
-      expect(check({ hasVpc: true, vpcCidr: '10.0.0.0/16' })).toThrow(/set either 'vpc' \(an existing VPC\) or 'vpcCidr' \(for a new VPC\), not both/);
-    });
-
-    test("fails when 'maxAzs' is set with 'vpc'", () => {
-      expect(check({ hasVpc: true, maxAzs: 2 })).toThrow(/'maxAzs' only applies to the VPC the construct creates; remove it or remove 'vpc'/);
-    });
-
-    test("fails when 'vpcSubnets' is set without 'vpc'", () => {
-      expect(check({ hasVpcSubnets: true })).toThrow(/'vpcSubnets' selects subnets of an existing 'vpc'; pass 'vpc' too, or remove 'vpcSubnets'/);
-    });
-
-    test("accepts 'vpc' with 'vpcSubnets'", () => {
-      expect(check({ hasVpc: true, hasVpcSubnets: true })).not.toThrow();
-    });
-
-    test.each(['banana', '10.0.0.0', '300.0.0.0/16', '10.0.0/16', '10.0.0.0/'])('fails when vpcCidr is unparsable: %s', (cidr) => {
-      expect(messageOf({ vpcCidr: cidr })).toContain(`'vpcCidr' must be an IPv4 CIDR block like 10.0.0.0/16, got '${cidr}'`);
-    });
-
-    test.each(['10.0.0.0/25', '10.0.0.0/28'])('fails when vpcCidr is too small: %s', (cidr) => {
-      expect(check({ vpcCidr: cidr })).toThrow(/'vpcCidr' must have a prefix from \/16 to \/24/);
-    });
-
-    test.each(['10.0.0.0/8', '10.0.0.0/15'])('fails when vpcCidr is too big: %s', (cidr) => {
-      expect(check({ vpcCidr: cidr })).toThrow(/'vpcCidr' must have a prefix from \/16 to \/24 \(AWS allows \/16 at most/);
-    });
-
-    test.each([0, 7, 1.5])('fails when maxAzs is %s', (maxAzs) => {
-      expect(check({ maxAzs })).toThrow(/'maxAzs' must be a whole number from 1 to 6/);
-    });
+    expect(check({ rootVolumeSizeGiB: 1 })).not.toThrow();
   });
 
   describe('other props', () => {
@@ -134,7 +95,6 @@ describe('validateProps', () => {
     const num = (n: number) => Token.asNumber(Lazy.number({ produce: () => n }));
     expect(
       check({
-        maxAzs: num(99),
         notificationEmail: Lazy.string({ produce: () => 'not-an-email' }),
         rootVolumeSizeGiB: num(0),
         runArtifactsRetentionDays: num(0),
@@ -156,29 +116,6 @@ describe('ShellScriptPipeline rejects bad props at synth', () => {
     expect(message).toMatch(/^ShellScriptPipeline 'Nightly': /);
     for (const p of patterns) expect(message).toMatch(p);
   }
-  test("fails when both 'vpc' and 'vpcCidr' are set", () => {
-    expectRejected((stack) => ({ vpc: new ec2.Vpc(stack, 'UserVpc'), vpcCidr: '10.0.0.0/16' }), /'vpc'.*'vpcCidr'.*not both/);
-  });
-
-  test("fails when 'maxAzs' is set with 'vpc'", () => {
-    expectRejected((stack) => ({ vpc: new ec2.Vpc(stack, 'UserVpc'), maxAzs: 2 }), /'maxAzs' only applies to the VPC the construct creates; remove it or remove 'vpc'/);
-  });
-
-  test("fails when 'vpcSubnets' is set without 'vpc'", () => {
-    expectRejected({ vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC } }, /'vpcSubnets'.*pass 'vpc' too, or remove 'vpcSubnets'/);
-  });
-
-  test.each(['banana', '10.0.0.0', '300.0.0.0/16'])('fails when vpcCidr is unparsable: %s', (cidr) => {
-    expectRejected({ vpcCidr: cidr }, new RegExp(`'vpcCidr' must be an IPv4 CIDR block like 10\\.0\\.0\\.0/16, got '${cidr.replace(/\./g, '\\.')}'`));
-  });
-
-  test('fails when vpcCidr is too small (/25)', () => {
-    expectRejected({ vpcCidr: '10.0.0.0/25' }, /'vpcCidr' must have a prefix from \/16 to \/24.*got '10\.0\.0\.0\/25'/);
-  });
-
-  test('fails when vpcCidr is too big (/8)', () => {
-    expectRejected({ vpcCidr: '10.0.0.0/8' }, /'vpcCidr' must have a prefix from \/16 to \/24.*got '10\.0\.0\.0\/8'/);
-  });
 
   test.each(['not-an-email', 'a@b', 'a@b.com,c@d.com'])('fails when notificationEmail is malformed: %s', (email) => {
     expectRejected({ notificationEmail: email }, new RegExp(`'notificationEmail' must be one email address like ops@example\\.com, got '${email.replace(/\./g, '\\.')}'`));
@@ -205,43 +142,10 @@ describe('ShellScriptPipeline rejects bad props at synth', () => {
     expectRejected({ runArtifactsRetention: Duration.hours(36) }, /'runArtifactsRetention' must be a whole number of days of at least 1, got 1\.5/);
   });
 
-  test('fails when maxAzs is out of range', () => {
-    expectRejected({ maxAzs: 0 }, /'maxAzs' must be a whole number from 1 to 6, got 0/);
-  });
-
-  test('the smallest vpcCidr still fits the most AZs: a /24 in 6 AZs gets six /27 subnets', () => {
-    // Both values are within their documented ranges, so together they must synthesize too.
-    const app = new App({ context: { [`availability-zones:account=${TEST_ENV.account}:region=${TEST_ENV.region}`]: SIX_AZS } });
-    const stack = new Stack(app, 'TestStack', { env: TEST_ENV });
-    new ShellScriptPipeline(stack, 'Nightly', { vpcCidr: '10.0.0.0/24', maxAzs: 6 });
-    const subnets = Object.values<any>(Template.fromStack(stack).toJSON().Resources).filter((r) => r.Type === 'AWS::EC2::Subnet');
-    expect(subnets.map((r) => r.Properties.CidrBlock)).toHaveLength(6);
-    expect(subnets.every((r) => r.Properties.CidrBlock.endsWith('/27'))).toBe(true);
-  });
-
   test('fails when the machine image is Windows', () => {
     expectRejected(
       { machineImage: ec2.MachineImage.latestWindows(ec2.WindowsVersion.WINDOWS_SERVER_2022_ENGLISH_FULL_BASE) },
       /'machineImage' must be a Linux image: the bootstrap is a bash script/,
-    );
-  });
-
-  test('lists several problems at once in one error', () => {
-    expectRejected(
-      {
-        jobTimeout: Duration.minutes(1),
-        vpcCidr: 'banana',
-        notificationEmail: 'not-an-email',
-        rootVolumeSize: Size.gibibytes(0),
-        runArtifactsRetention: Duration.days(0),
-        vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
-      },
-      /\n {2}- 'heartbeatTimeout'/,
-      /\n {2}- 'vpcSubnets'/,
-      /\n {2}- 'vpcCidr'/,
-      /\n {2}- 'notificationEmail'/,
-      /\n {2}- 'rootVolumeSize'/,
-      /\n {2}- 'runArtifactsRetention'/,
     );
   });
 
@@ -303,10 +207,5 @@ describe('ShellScriptPipeline rejects bad props at synth', () => {
       }));
       template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: { Ref: 'Email' } });
     });
-  });
-
-  test('fails when vpcCidr is a token, naming the prop', () => {
-    // ec2.Vpc cannot split a CIDR it does not know, so a token vpcCidr can never work; the error should say which prop.
-    expectRejected((stack) => ({ vpcCidr: new CfnParameter(stack, 'Cidr', { type: 'String' }).valueAsString }), /'vpcCidr'/);
   });
 });

@@ -6,10 +6,6 @@ import { ENV_NAME_PATTERN, MAX_ARGS, RESERVED_PREFIX } from '../protocol';
  * without building a construct.
  */
 export interface PropsToValidate {
-  readonly hasVpc: boolean;
-  readonly vpcCidr?: string;
-  readonly maxAzs?: number;
-  readonly hasVpcSubnets: boolean;
   readonly notificationEmail?: string;
   readonly rootVolumeSizeGiB?: number;
   readonly runArtifactsRetentionDays?: number;
@@ -28,9 +24,6 @@ export interface PropsToValidate {
   };
 }
 
-/** Smallest CIDR we accept for a new VPC: each AZ gets a /(n+2) public subnet, and AWS keeps 5 addresses of each. */
-const SMALLEST_VPC_PREFIX = 24;
-const LARGEST_VPC_PREFIX = 16;
 
 /**
  * Checks the props and returns every problem, each naming the prop, the value received and the fix.
@@ -38,25 +31,6 @@ const LARGEST_VPC_PREFIX = 16;
  */
 export function validateProps(p: PropsToValidate): string[] {
   const problems: string[] = [];
-
-  if (p.hasVpc && p.vpcCidr !== undefined) {
-    problems.push("set either 'vpc' (an existing VPC) or 'vpcCidr' (for a new VPC), not both");
-  }
-  if (p.hasVpc && p.maxAzs !== undefined) {
-    problems.push("'maxAzs' only applies to the VPC the construct creates; remove it or remove 'vpc'");
-  }
-  if (!p.hasVpc && p.hasVpcSubnets) {
-    problems.push("'vpcSubnets' selects subnets of an existing 'vpc'; pass 'vpc' too, or remove 'vpcSubnets'");
-  }
-  if (p.vpcCidr !== undefined && Token.isUnresolved(p.vpcCidr)) {
-    problems.push("'vpcCidr' must be known at synth time (the VPC's subnets are laid out from it), not a token or CloudFormation parameter");
-  } else if (p.vpcCidr !== undefined) {
-    const cidrProblem = checkCidr(p.vpcCidr);
-    if (cidrProblem) problems.push(cidrProblem);
-  }
-  if (p.maxAzs !== undefined && !Token.isUnresolved(p.maxAzs) && (!Number.isInteger(p.maxAzs) || p.maxAzs < 1 || p.maxAzs > 6)) {
-    problems.push(`'maxAzs' must be a whole number from 1 to 6, got ${p.maxAzs}`);
-  }
 
   if (p.notificationEmail !== undefined && !Token.isUnresolved(p.notificationEmail) && !isEmail(p.notificationEmail)) {
     problems.push(`'notificationEmail' must be one email address like ops@example.com, got '${p.notificationEmail}'`);
@@ -118,21 +92,6 @@ function checkJobInput(input: NonNullable<PropsToValidate['scheduleInput']>): st
     }
   }
   return problems;
-}
-
-function checkCidr(cidr: string): string | undefined {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr.trim());
-  if (!m || m.slice(1, 5).some((o) => Number(o) > 255)) {
-    return `'vpcCidr' must be an IPv4 CIDR block like 10.0.0.0/16, got '${cidr}'`;
-  }
-  const prefix = Number(m[5]);
-  if (prefix < LARGEST_VPC_PREFIX || prefix > SMALLEST_VPC_PREFIX) {
-    return (
-      `'vpcCidr' must have a prefix from /${LARGEST_VPC_PREFIX} to /${SMALLEST_VPC_PREFIX} (AWS allows /16 at most, ` +
-      `and smaller blocks leave no room for a subnet per AZ), got '${cidr}'`
-    );
-  }
-  return undefined;
 }
 
 function isEmail(value: string): boolean {
