@@ -23,6 +23,7 @@ import { JobInput, PipelineSchedule, SpotOptions, StagingOptions, TaskHandoff } 
 import { Attempts } from './parts/attempts';
 import { addActivityClaim } from './parts/handoff/activity';
 import { addTaskDocumentStep } from './parts/handoff/task-token';
+import { JobBucket, trimSlashes } from './parts/job-bucket';
 import { addJobLogShipping } from './parts/job-logs';
 import { Network } from './parts/network';
 import { addStagingSteps } from './parts/staging';
@@ -311,15 +312,14 @@ export class ShellScriptPipeline extends Construct {
           instanceType.architecture === ec2.InstanceArchitecture.ARM_64 ? ec2.AmazonLinuxCpuType.ARM_64 : ec2.AmazonLinuxCpuType.X86_64,
       });
     const image = machineImage.getImage(this);
-    const runRetention = props.runArtifactsRetention ?? Duration.days(90);
 
     rejectProblems(id, [
       ...Attempts.problems(props),
       ...Network.problems(props),
+      ...JobBucket.problems(props),
       ...validateProps({
         notificationEmail: props.notificationEmail,
         rootVolumeSizeGiB: props.rootVolumeSize === undefined ? undefined : props.rootVolumeSize.toMebibytes() / 1024,
-        runArtifactsRetentionDays: runRetention.isUnresolved() ? undefined : runRetention.toDays({ integral: false }),
         osIsLinux: image.osType === ec2.OperatingSystemType.LINUX,
         hasNotificationTopic: props.notificationTopic !== undefined,
         hasNotificationKey: props.notificationKey !== undefined,
@@ -340,22 +340,13 @@ export class ShellScriptPipeline extends Construct {
     this.securityGroup = network.securityGroup;
     const { assignPublicIp } = network;
 
-    // ---- Job bucket -----------------------------------------------------------------------
-    const bucket = new s3.Bucket(this, 'JobBucket', {
-      encryption: s3.BucketEncryption.S3_MANAGED,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      enforceSSL: true,
-      versioned: false,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      removalPolicy: props.bucketRemovalPolicy ?? RemovalPolicy.RETAIN,
-      lifecycleRules: [
-        { id: 'ExpireTaskDocuments', prefix: TASKS_PREFIX, expiration: Duration.days(1) },
-        // Activity mode only: tasks one instance drew for another, left in the bucket for their owner.
-        ...(props.taskHandoff === TaskHandoff.ACTIVITY ? [{ id: 'ExpireHandedOverTasks', prefix: HANDOFF_PREFIX, expiration: Duration.days(1) }] : []),
-        { id: 'ExpireRunArtifacts', prefix: RUNS_PREFIX, expiration: runRetention },
-        { id: 'AbortIncompleteUploads', abortIncompleteMultipartUploadAfter: Duration.days(7) },
-      ],
-    });
+    const jobBucket = new JobBucket(
+      this,
+      props,
+      // Activity mode only: tasks one instance drew for another, left in the bucket for their owner.
+      props.taskHandoff === TaskHandoff.ACTIVITY ? [{ id: 'ExpireHandedOverTasks', prefix: HANDOFF_PREFIX, expiration: Duration.days(1) }] : [],
+    );
+    const bucket = jobBucket.bucket;
     this.bucket = bucket;
 
     // ---- Notifications --------------------------------------------------------------------
@@ -762,12 +753,6 @@ export class ShellScriptPipeline extends Construct {
         reason: 'One task document per instance, named after an instance ID that does not exist before the run; limited to the pipeline/tasks/ prefix.',
       });
     }
-    acknowledge(bucket, {
-      id: 'AwsSolutions-S1',
-      reason:
-        'Server access logs need a second bucket that would in turn need its own; who reads and writes the job bucket is recorded by ' +
-        'CloudTrail, and the pipeline writes its own run logs under pipeline/runs/.',
-    });
   }
 
   /**
@@ -814,9 +799,6 @@ export class ShellScriptPipeline extends Construct {
   }
 }
 
-function trimSlashes(prefix: string): string {
-  return prefix.replace(/^\/+|\/+$/g, '');
-}
 
 /** The execution input for a {@link JobInput}, with only the fields that are set. */
 function executionInput(input: JobInput): Record<string, unknown> {

@@ -139,54 +139,6 @@ describe('with default props', () => {
     template = s.template;
   });
 
-  describe('job bucket', () => {
-    test('is encrypted with SSE-S3', () => {
-      template.hasResourceProperties('AWS::S3::Bucket', {
-        BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
-      });
-    });
-
-    test('blocks all public access', () => {
-      template.hasResourceProperties('AWS::S3::Bucket', {
-        PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
-      });
-    });
-
-    test('has a bucket policy that denies requests without TLS', () => {
-      template.hasResourceProperties('AWS::S3::BucketPolicy', {
-        PolicyDocument: {
-          Statement: Match.arrayWith([
-            Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
-          ]),
-        },
-      });
-    });
-
-    test('expires task documents after 1 day and run artifacts after 90 days', () => {
-      template.hasResourceProperties('AWS::S3::Bucket', {
-        LifecycleConfiguration: {
-          Rules: Match.arrayWith([
-            Match.objectLike({ Prefix: 'pipeline/tasks/', ExpirationInDays: 1, Status: 'Enabled' }),
-            Match.objectLike({ Prefix: 'pipeline/runs/', ExpirationInDays: 90, Status: 'Enabled' }),
-          ]),
-        },
-      });
-    });
-
-    test('never expires user scripts: every expiring rule is limited to pipeline/', () => {
-      const rules: any[] = resourcesOfType(s, 'AWS::S3::Bucket')[0].Properties.LifecycleConfiguration.Rules;
-      const expiring = rules.filter((r) => r.ExpirationInDays !== undefined || r.ExpirationDate !== undefined);
-      expect(expiring.length).toBeGreaterThan(0);
-      for (const rule of expiring) {
-        expect(rule.Prefix ?? rule.Filter?.Prefix).toMatch(/^pipeline\/./);
-      }
-    });
-
-    test('is retained when the stack is deleted', () => {
-      template.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
-    });
-  });
-
   test('creates no key pair, no EC2 instance and no Lambda function', () => {
     template.resourceCountIs('AWS::EC2::KeyPair', 0);
     template.resourceCountIs('AWS::EC2::Instance', 0);
@@ -488,25 +440,6 @@ describe('with every optional prop overridden', () => {
     const images = Object.values<any>(s.json.Parameters).filter((v) => v.Type === 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>');
     expect(images).toHaveLength(1);
     expect(images[0].Default).toMatch(/al2023-ami.*arm64/);
-  });
-
-  test('runArtifactsRetention sets the expiry of pipeline/runs/ only', () => {
-    s.template.hasResourceProperties('AWS::S3::Bucket', {
-      LifecycleConfiguration: {
-        Rules: Match.arrayWith([
-          Match.objectLike({ Prefix: 'pipeline/tasks/', ExpirationInDays: 1 }),
-          Match.objectLike({ Prefix: 'pipeline/runs/', ExpirationInDays: 30 }),
-        ]),
-      },
-    });
-  });
-
-  test('bucketRemovalPolicy sets the bucket deletion policy', () => {
-    s.template.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Delete' });
-    // Still nothing long-lived or hidden: no auto-delete Lambda, no instance.
-    s.template.resourceCountIs('AWS::Lambda::Function', 0);
-    s.template.resourceCountIs('AWS::EC2::Instance', 0);
-    s.template.resourceCountIs('AWS::EC2::KeyPair', 0);
   });
 
   test('notificationEmail subscribes that address to the topic', () => {

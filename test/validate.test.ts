@@ -41,7 +41,6 @@ describe('validateProps', () => {
       check({
         notificationEmail: 'ops@example.com',
         rootVolumeSizeGiB: 16_384,
-        runArtifactsRetentionDays: 1,
       }),
     ).not.toThrow();
     expect(check({ rootVolumeSizeGiB: 1 })).not.toThrow();
@@ -57,12 +56,6 @@ describe('validateProps', () => {
 
     test.each([0, 0.5, 16_385])('fails when rootVolumeSize is %s GiB', (size) => {
       expect(check({ rootVolumeSizeGiB: size })).toThrow(new RegExp(`'rootVolumeSize' must be a whole number of GiB from 1 to 16384, got ${size}`));
-    });
-
-    test.each([0, 1.5])('fails when runArtifactsRetention is %s days', (days) => {
-      expect(check({ runArtifactsRetentionDays: days })).toThrow(
-        new RegExp(`'runArtifactsRetention' must be a whole number of days of at least 1, got ${days}`),
-      );
     });
 
     test('fails when the image is not Linux', () => {
@@ -97,7 +90,6 @@ describe('validateProps', () => {
       check({
         notificationEmail: Lazy.string({ produce: () => 'not-an-email' }),
         rootVolumeSizeGiB: num(0),
-        runArtifactsRetentionDays: num(0),
       }),
     ).not.toThrow();
   });
@@ -132,14 +124,6 @@ describe('ShellScriptPipeline rejects bad props at synth', () => {
   test('fails when rootVolumeSize is given in MiB that are not whole GiB, naming the prop', () => {
     // Size.mebibytes(1536).toGibibytes() throws CDK's own conversion error before the props are validated.
     expectRejected({ rootVolumeSize: Size.mebibytes(1536) }, /'rootVolumeSize'/);
-  });
-
-  test('fails when runArtifactsRetention is 0 days', () => {
-    expectRejected({ runArtifactsRetention: Duration.days(0) }, /'runArtifactsRetention' must be a whole number of days of at least 1, got 0/);
-  });
-
-  test('fails when runArtifactsRetention is not a whole number of days', () => {
-    expectRejected({ runArtifactsRetention: Duration.hours(36) }, /'runArtifactsRetention' must be a whole number of days of at least 1, got 1\.5/);
   });
 
   test('fails when the machine image is Windows', () => {

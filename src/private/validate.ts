@@ -1,4 +1,5 @@
 import { Token } from 'aws-cdk-lib';
+import { userPrefixProblem } from '../parts/job-bucket';
 import { ENV_NAME_PATTERN, MAX_ARGS, RESERVED_PREFIX } from '../protocol';
 
 /**
@@ -8,7 +9,6 @@ import { ENV_NAME_PATTERN, MAX_ARGS, RESERVED_PREFIX } from '../protocol';
 export interface PropsToValidate {
   readonly notificationEmail?: string;
   readonly rootVolumeSizeGiB?: number;
-  readonly runArtifactsRetentionDays?: number;
   readonly osIsLinux: boolean;
   readonly hasNotificationTopic?: boolean;
   readonly hasNotificationKey?: boolean;
@@ -42,13 +42,6 @@ export function validateProps(p: PropsToValidate): string[] {
   ) {
     problems.push(`'rootVolumeSize' must be a whole number of GiB from 1 to 16384, got ${p.rootVolumeSizeGiB}`);
   }
-  if (
-    p.runArtifactsRetentionDays !== undefined &&
-    !Token.isUnresolved(p.runArtifactsRetentionDays) &&
-    (!Number.isInteger(p.runArtifactsRetentionDays) || p.runArtifactsRetentionDays < 1)
-  ) {
-    problems.push(`'runArtifactsRetention' must be a whole number of days of at least 1, got ${p.runArtifactsRetentionDays}`);
-  }
   if (p.hasNotificationTopic && p.hasNotificationKey) {
     problems.push("'notificationKey' encrypts the topic the construct creates; with 'notificationTopic', encrypt your own topic instead");
   }
@@ -57,11 +50,8 @@ export function validateProps(p: PropsToValidate): string[] {
   }
   if (p.scheduleInput) problems.push(...checkJobInput(p.scheduleInput));
   for (const [prop, prefix] of Object.entries(p.bucketPrefixes ?? {})) {
-    if (Token.isUnresolved(prefix)) continue;
-    const bare = prefix.replace(/^\/+|\/+$/g, '');
-    if (bare === '' || `${bare}/` === RESERVED_PREFIX || bare.startsWith(RESERVED_PREFIX) || bare.includes('..')) {
-      problems.push(`'${prop}' must be a prefix of the job bucket outside '${RESERVED_PREFIX}' (the pipeline's own) and without '..', got '${prefix}'`);
-    }
+    const problem = userPrefixProblem(prop, prefix);
+    if (problem) problems.push(problem);
   }
   if (!p.osIsLinux) {
     problems.push("'machineImage' must be a Linux image: the bootstrap is a bash script");
