@@ -1,7 +1,6 @@
 import * as path from 'path';
 import { ArnFormat, CfnElement, Duration, Names, RemovalPolicy, Size, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -13,7 +12,6 @@ import * as s3deploy from 'aws-cdk-lib/aws-s3-deployment';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
@@ -26,6 +24,7 @@ import { addTaskDocumentStep } from './parts/handoff/task-token';
 import { JobBucket, trimSlashes } from './parts/job-bucket';
 import { addJobLogShipping } from './parts/job-logs';
 import { Network } from './parts/network';
+import { Notifications } from './parts/notifications';
 import { addStagingSteps } from './parts/staging';
 import { validateProps } from './private/validate';
 import { HANDOFF_PREFIX, INSTANCE_TAGS, OWNER_TAG, RESERVED_PREFIX, RUNS_PREFIX, TASKS_PREFIX } from './protocol';
@@ -317,12 +316,10 @@ export class ShellScriptPipeline extends Construct {
       ...Attempts.problems(props),
       ...Network.problems(props),
       ...JobBucket.problems(props),
+      ...Notifications.problems(props),
       ...validateProps({
-        notificationEmail: props.notificationEmail,
         rootVolumeSizeGiB: props.rootVolumeSize === undefined ? undefined : props.rootVolumeSize.toMebibytes() / 1024,
         osIsLinux: image.osType === ec2.OperatingSystemType.LINUX,
-        hasNotificationTopic: props.notificationTopic !== undefined,
-        hasNotificationKey: props.notificationKey !== undefined,
         spotMaxPrice: props.spot?.maxPrice,
         scheduleInput: props.schedule?.input,
         bucketPrefixes: {
@@ -349,17 +346,8 @@ export class ShellScriptPipeline extends Construct {
     const bucket = jobBucket.bucket;
     this.bucket = bucket;
 
-    // ---- Notifications --------------------------------------------------------------------
-    const topic =
-      props.notificationTopic ??
-      new sns.Topic(this, 'Notifications', {
-        displayName: 'Shell script pipeline runs',
-        enforceSSL: true,
-        masterKey: props.notificationKey,
-      });
-    if (props.notificationEmail) {
-      topic.addSubscription(new subscriptions.EmailSubscription(props.notificationEmail));
-    }
+    const notifications = new Notifications(this, props);
+    const topic = notifications.topic;
     this.topic = topic;
 
     // ---- Instance role: read scripts, read its own task, write its own logs, answer its own task
@@ -606,12 +594,11 @@ export class ShellScriptPipeline extends Construct {
       maxAttempts,
       retryDelay: attempts.retryDelay,
       timeout: attempts.executionTimeout,
-      notifyOnSuccess: props.notifyOnSuccess ?? true,
-      notifyOnFailure: props.notifyOnFailure ?? true,
+      notifyOnSuccess: notifications.notifyOnSuccess,
+      notifyOnFailure: notifications.notifyOnFailure,
     });
     this.stateMachine = run.stateMachine;
-    // Publishing to a topic encrypted with a customer-managed key needs the key too.
-    props.notificationKey?.grant(this.stateMachine, 'kms:Decrypt', 'kms:GenerateDataKey*');
+    notifications.grantPublish(this.stateMachine);
 
     // Instances answer their own execution's task (the token is what ties an answer to one execution).
     this.stateMachine.grantTaskResponse(role);
@@ -620,7 +607,7 @@ export class ShellScriptPipeline extends Construct {
     const cleanup = new Cleanup(this, { topic, pipelineId, runStateMachine: this.stateMachine, logs: run.logGroup });
     this.cleanupStateMachine = cleanup.stateMachine;
     this.cleanupRule = cleanup.rule;
-    props.notificationKey?.grant(this.cleanupStateMachine, 'kms:Decrypt', 'kms:GenerateDataKey*');
+    notifications.grantPublish(this.cleanupStateMachine);
 
     if (props.schedule) {
       this.schedule = new scheduler.Schedule(this, 'Schedule', {
@@ -645,31 +632,7 @@ export class ShellScriptPipeline extends Construct {
       });
     }
 
-    if (props.failureAlarm) {
-      this.failureAlarm = new cloudwatch.Alarm(this, 'FailureAlarm', {
-        alarmDescription: `A shell script pipeline run failed (${this.node.path})`,
-        metric: this.metricFailed({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
-        threshold: 1,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      });
-      this.failureAlarm.addAlarmAction(new cloudwatchActions.SnsAction(topic));
-      // The topic's policy (TLS only) replaces SNS's default one, so CloudWatch needs its own Allow;
-      // and an encrypted topic needs CloudWatch to be able to use the key.
-      if (!props.notificationTopic) {
-        topic.addToResourcePolicy(
-          new iam.PolicyStatement({
-            sid: 'AllowFailureAlarm',
-            principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
-            actions: ['sns:Publish'],
-            resources: [topic.topicArn],
-            conditions: { ArnEquals: { 'aws:SourceArn': this.failureAlarm.alarmArn } },
-          }),
-        );
-      }
-      props.notificationKey?.grant(new iam.ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
-    }
+    this.failureAlarm = notifications.alarmOnFailedRuns((o) => this.metricFailed(o));
 
     this.acknowledgeNagFindings(bucket, props.staging?.outputPrefix);
   }

@@ -134,47 +134,6 @@ describe('env', () => {
   });
 });
 
-describe('notifications', () => {
-  test('notifyOnSuccess: false sends nothing on success, still notifies failure', async () => {
-    const definition = runDefinition({ notifyOnSuccess: false });
-    expect(definition.States[STATES.NOTIFY_SUCCESS]).toBeUndefined();
-    const good = await runLocally(definition, { script: 'run.sh' }, handlers([ok]));
-    expect(good.status).toBe('SUCCEEDED');
-    expect(notifications(good)).toHaveLength(0);
-    const bad = await runLocally(definition, { script: 'run.sh' }, handlers([fails('Job.NonZeroExit')]));
-    expect(notifications(bad)).toHaveLength(1);
-  });
-
-  test('notifyOnFailure: false sends nothing on failure; the run still ends FAILED with its error', async () => {
-    const definition = runDefinition({ notifyOnFailure: false });
-    expect(definition.States[STATES.NOTIFY_FAILURE]).toBeUndefined();
-    const bad = await runLocally(definition, { script: 'run.sh' }, handlers([fails('Job.NonZeroExit')]));
-    expect(bad.status).toBe('FAILED');
-    expect(bad.error).toBe('Job.NonZeroExit');
-    expect(notifications(bad)).toHaveLength(0);
-    expect(bad.calls[STATES.TERMINATE]).toHaveLength(1);
-  });
-
-  test('a publish that keeps failing is retried, and does not change the run\'s status', async () => {
-    const definition = runDefinition();
-    const throttled = () => Promise.reject(awsError('SNS.ThrottledException', 'Rate exceeded'));
-    const good = await runLocally(definition, { script: 'run.sh' }, handlers([ok], { [STATES.NOTIFY_SUCCESS]: throttled }));
-    expect(good.status).toBe('SUCCEEDED');
-    expect(good.calls[STATES.NOTIFY_SUCCESS]).toHaveLength(6);
-    const bad = await runLocally(definition, { script: 'run.sh' }, handlers([fails('Job.NonZeroExit')], { [STATES.NOTIFY_FAILURE]: throttled }));
-    expect(bad.status).toBe('FAILED');
-    expect(bad.error).toBe('Job.NonZeroExit');
-  });
-
-  test('notificationTopic: publishes to your topic and creates none', () => {
-    const { template, json, stack } = synth({}, (s) => ({ notificationTopic: sns.Topic.fromTopicArn(s, 'Mine', 'arn:aws:sns:eu-west-1:111111111111:mine') }));
-    template.resourceCountIs('AWS::SNS::Topic', 0);
-    const def = definitionOf(json, (id) => id.includes('StateMachine') && !id.includes('Cleanup'));
-    expect(def.States[STATES.NOTIFY_FAILURE].Parameters.TopicArn).toBe('arn:aws:sns:eu-west-1:111111111111:mine');
-    expect(stack).toBeDefined();
-  });
-});
-
 describe('activity mode (TaskHandoff.ACTIVITY)', () => {
   const s = synth({ taskHandoff: TaskHandoff.ACTIVITY });
   const definition = definitionOf(s.json, (id) => id.includes('StateMachine') && !id.includes('Cleanup'));

@@ -279,12 +279,6 @@ describe('with default props', () => {
       expect(writes.flatMap((st) => st.Action).sort()).toEqual(['s3:PutObject', 's3:PutObjectTagging']);
       for (const st of writes) expect(st.Resource).toEqual([`${bucketArn}/pipeline/tasks/*`]);
     });
-
-    test('may publish to the notification topic', () => {
-      expect(statements).toContainEqual(
-        expect.objectContaining({ Effect: 'Allow', Action: ['sns:Publish'], Resource: [value(s, s.pipeline.topic.topicArn)] }),
-      );
-    });
   });
 
   test('no policy statement has Resource "*" except X-Ray and CloudWatch Logs delivery', () => {
@@ -371,23 +365,6 @@ describe('with default props', () => {
     });
   });
 
-  describe('topic', () => {
-    test('enforces TLS with a topic policy', () => {
-      template.hasResourceProperties('AWS::SNS::TopicPolicy', {
-        PolicyDocument: {
-          Statement: Match.arrayWith([
-            Match.objectLike({ Effect: 'Deny', Action: 'sns:Publish', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
-          ]),
-        },
-      });
-    });
-
-    test('has no subscription and no customer-managed key', () => {
-      template.resourceCountIs('AWS::SNS::Subscription', 0);
-      template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.absent() });
-    });
-  });
-
   test('exposes its resources as public members', () => {
     const p = s.pipeline;
     expect(p.vpc).toBeInstanceOf(ec2.Vpc);
@@ -440,29 +417,6 @@ describe('with every optional prop overridden', () => {
     const images = Object.values<any>(s.json.Parameters).filter((v) => v.Type === 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>');
     expect(images).toHaveLength(1);
     expect(images[0].Default).toMatch(/al2023-ami.*arm64/);
-  });
-
-  test('notificationEmail subscribes that address to the topic', () => {
-    s.template.resourceCountIs('AWS::SNS::Subscription', 1);
-    s.template.hasResourceProperties('AWS::SNS::Subscription', {
-      Protocol: 'email',
-      Endpoint: 'ops@example.com',
-      TopicArn: s.stack.resolve(s.pipeline.topic.topicArn),
-    });
-  });
-
-  test('notificationKey encrypts the topic', () => {
-    s.template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: s.stack.resolve(key.keyArn) });
-  });
-
-  test('notificationKey: the state machine role may use the key to publish to the encrypted topic', () => {
-    // Publishing to a topic encrypted with a customer-managed key needs kms:GenerateDataKey* and kms:Decrypt on it.
-    const statements = roleStatements(s, s.pipeline.stateMachine.role);
-    const keyArn = value(s, key.keyArn);
-    const onKey = statements.filter((st) => st.Effect === 'Allow' && st.Resource.includes(keyArn));
-    const actions = onKey.flatMap((st) => st.Action);
-    expect(actions).toEqual(expect.arrayContaining(['kms:Decrypt']));
-    expect(actions.some((a) => a === 'kms:GenerateDataKey*' || a === 'kms:GenerateDataKey')).toBe(true);
   });
 });
 

@@ -39,7 +39,6 @@ describe('validateProps', () => {
   test('accepts every value at the edge of its range', () => {
     expect(
       check({
-        notificationEmail: 'ops@example.com',
         rootVolumeSizeGiB: 16_384,
       }),
     ).not.toThrow();
@@ -47,12 +46,6 @@ describe('validateProps', () => {
   });
 
   describe('other props', () => {
-    test.each(['not-an-email', 'a@b', 'a@b.com,c@d.com', 'a@b.com c@d.com', 'a@b.com;c@d.com', ''])(
-      'fails when notificationEmail is malformed: %p',
-      (email) => {
-        expect(messageOf({ notificationEmail: email })).toContain(`'notificationEmail' must be one email address like ops@example.com, got '${email}'`);
-      },
-    );
 
     test.each([0, 0.5, 16_385])('fails when rootVolumeSize is %s GiB', (size) => {
       expect(check({ rootVolumeSizeGiB: size })).toThrow(new RegExp(`'rootVolumeSize' must be a whole number of GiB from 1 to 16384, got ${size}`));
@@ -67,7 +60,6 @@ describe('validateProps', () => {
     test('accepts every value at the edge of its range', () => {
       expect(check({ spotMaxPrice: '0.05' })).not.toThrow();
       expect(check({ spotMaxPrice: '1' })).not.toThrow();
-      expect(check({ hasNotificationTopic: true, hasNotificationKey: false })).not.toThrow();
       expect(check({ scheduleInput: { script: 'jobs/nightly.sh', args: ['a'], env: { _OK: '1', STAGE2: 'x' } } })).not.toThrow();
       expect(check({ scheduleInput: { userInput: 'echo hi' } })).not.toThrow();
       expect(check({ bucketPrefixes: { 'staging.outputPrefix': '/results/', 'scriptsPrefix': 'pipelines/' } })).not.toThrow();
@@ -88,7 +80,6 @@ describe('validateProps', () => {
     const num = (n: number) => Token.asNumber(Lazy.number({ produce: () => n }));
     expect(
       check({
-        notificationEmail: Lazy.string({ produce: () => 'not-an-email' }),
         rootVolumeSizeGiB: num(0),
       }),
     ).not.toThrow();
@@ -108,10 +99,6 @@ describe('ShellScriptPipeline rejects bad props at synth', () => {
     expect(message).toMatch(/^ShellScriptPipeline 'Nightly': /);
     for (const p of patterns) expect(message).toMatch(p);
   }
-
-  test.each(['not-an-email', 'a@b', 'a@b.com,c@d.com'])('fails when notificationEmail is malformed: %s', (email) => {
-    expectRejected({ notificationEmail: email }, new RegExp(`'notificationEmail' must be one email address like ops@example\\.com, got '${email.replace(/\./g, '\\.')}'`));
-  });
 
   test('fails when rootVolumeSize is 0', () => {
     expectRejected({ rootVolumeSize: Size.gibibytes(0) }, /'rootVolumeSize' must be a whole number of GiB from 1 to 16384, got 0/);
@@ -136,15 +123,6 @@ describe('ShellScriptPipeline rejects bad props at synth', () => {
   describe('Data Pipeline parity props', () => {
     const daily = scheduler.ScheduleExpression.rate(Duration.days(1));
     const scheduled = (input: JobInput): ShellScriptPipelineProps => ({ schedule: { expression: daily, input } });
-    test('fails when notificationTopic and notificationKey are both set', () => {
-      expectRejected(
-        (stack) => ({
-          notificationTopic: sns.Topic.fromTopicArn(stack, 'Mine', 'arn:aws:sns:eu-west-1:111111111111:mine'),
-          notificationKey: new kms.Key(stack, 'Key'),
-        }),
-        /'notificationKey' encrypts the topic the construct creates; with 'notificationTopic', encrypt your own topic instead/,
-      );
-    });
 
     test('fails when spot.maxPrice is not a price', () => {
       expectRejected({ spot: { maxPrice: 'cheap' } }, /'spot\.maxPrice' must be a price in USD per hour like '0\.05', got 'cheap'/);
@@ -185,11 +163,5 @@ describe('ShellScriptPipeline rejects bad props at synth', () => {
   });
 
   describe('values that are tokens are not rejected', () => {
-    test('a notificationEmail from a CloudFormation parameter', () => {
-      const { template } = synth({}, (stack) => ({
-        notificationEmail: Token.asString(new CfnParameter(stack, 'Email', { type: 'String' }).valueAsString),
-      }));
-      template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: { Ref: 'Email' } });
-    });
   });
 });

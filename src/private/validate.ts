@@ -7,11 +7,8 @@ import { ENV_NAME_PATTERN, MAX_ARGS, RESERVED_PREFIX } from '../protocol';
  * without building a construct.
  */
 export interface PropsToValidate {
-  readonly notificationEmail?: string;
   readonly rootVolumeSizeGiB?: number;
   readonly osIsLinux: boolean;
-  readonly hasNotificationTopic?: boolean;
-  readonly hasNotificationKey?: boolean;
   readonly spotMaxPrice?: string;
   /** Prefixes of the job bucket the construct reads or writes for the user, by prop name. */
   readonly bucketPrefixes?: { [prop: string]: string };
@@ -32,18 +29,12 @@ export interface PropsToValidate {
 export function validateProps(p: PropsToValidate): string[] {
   const problems: string[] = [];
 
-  if (p.notificationEmail !== undefined && !Token.isUnresolved(p.notificationEmail) && !isEmail(p.notificationEmail)) {
-    problems.push(`'notificationEmail' must be one email address like ops@example.com, got '${p.notificationEmail}'`);
-  }
   if (
     p.rootVolumeSizeGiB !== undefined &&
     !Token.isUnresolved(p.rootVolumeSizeGiB) &&
     (!Number.isInteger(p.rootVolumeSizeGiB) || p.rootVolumeSizeGiB < 1 || p.rootVolumeSizeGiB > 16_384)
   ) {
     problems.push(`'rootVolumeSize' must be a whole number of GiB from 1 to 16384, got ${p.rootVolumeSizeGiB}`);
-  }
-  if (p.hasNotificationTopic && p.hasNotificationKey) {
-    problems.push("'notificationKey' encrypts the topic the construct creates; with 'notificationTopic', encrypt your own topic instead");
   }
   if (p.spotMaxPrice !== undefined && !Token.isUnresolved(p.spotMaxPrice) && !/^\d+(\.\d+)?$/.test(p.spotMaxPrice)) {
     problems.push(`'spot.maxPrice' must be a price in USD per hour like '0.05', got '${p.spotMaxPrice}'`);
@@ -82,8 +73,4 @@ function checkJobInput(input: NonNullable<PropsToValidate['scheduleInput']>): st
     }
   }
   return problems;
-}
-
-function isEmail(value: string): boolean {
-  return /^[^\s@,;]+@[^\s@,;]+\.[^\s@,;]+$/.test(value);
 }
