@@ -1,2 +1,3 @@
 export * from './shell-script-pipeline';
 export * from './options';
+export type { SpotOptions } from './parts/instance';

@@ -53,25 +53,6 @@ export interface JobInput {
 }
 
 /**
- * Spot settings for job instances.
- */
-export interface SpotOptions {
-  /**
-   * Highest price per instance-hour, in USD (Data Pipeline's `spotBidPrice`).
-   *
-   * @default - the On-Demand price
-   */
-  readonly maxPrice?: string;
-
-  /**
-   * Launch the last attempt On-Demand (Data Pipeline's `useOnDemandOnLastAttempt`). Only matters with `maxAttempts` > 1.
-   *
-   * @default true
-   */
-  readonly onDemandOnLastAttempt?: boolean;
-}
-
-/**
  * A schedule that starts runs with a fixed input.
  */
 export interface PipelineSchedule {

@@ -1,5 +1,5 @@
 import * as path from 'path';
-import { ArnFormat, CfnElement, Duration, Names, RemovalPolicy, Size, Stack } from 'aws-cdk-lib';
+import { CfnElement, Duration, Names, RemovalPolicy, Size, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -16,21 +16,21 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { Bootstrap } from './bootstrap';
-import { acknowledge, wildcardResource } from './nag';
-import { JobInput, PipelineSchedule, SpotOptions, StagingOptions, TaskHandoff } from './options';
+import { acknowledge } from './nag';
+import { JobInput, PipelineSchedule, StagingOptions, TaskHandoff } from './options';
 import { Attempts } from './parts/attempts';
 import { addActivityClaim } from './parts/handoff/activity';
 import { addTaskDocumentStep } from './parts/handoff/task-token';
+import { Instance, SpotOptions } from './parts/instance';
 import { JobBucket, trimSlashes } from './parts/job-bucket';
 import { addJobLogShipping } from './parts/job-logs';
 import { Network } from './parts/network';
 import { Notifications } from './parts/notifications';
 import { addStagingSteps } from './parts/staging';
 import { validateProps } from './private/validate';
-import { HANDOFF_PREFIX, INSTANCE_TAGS, OWNER_TAG, RESERVED_PREFIX, RUNS_PREFIX, TASKS_PREFIX } from './protocol';
+import { HANDOFF_PREFIX, OWNER_TAG, TASKS_PREFIX } from './protocol';
 import { PauseStep } from './workflow/attempts';
 import { Cleanup } from './workflow/cleanup';
-import { LaunchSpec } from './workflow/launch';
 import { RunStateMachine } from './workflow/run';
 import { STATES } from './workflow/states';
 
@@ -303,24 +303,16 @@ export class ShellScriptPipeline extends Construct {
   constructor(scope: Construct, id: string, props: ShellScriptPipelineProps = {}) {
     super(scope, id);
 
-    const instanceType = props.instanceType ?? ec2.InstanceType.of(ec2.InstanceClass.T3, ec2.InstanceSize.MICRO);
-    const machineImage =
-      props.machineImage ??
-      ec2.MachineImage.latestAmazonLinux2023({
-        cpuType:
-          instanceType.architecture === ec2.InstanceArchitecture.ARM_64 ? ec2.AmazonLinuxCpuType.ARM_64 : ec2.AmazonLinuxCpuType.X86_64,
-      });
-    const image = machineImage.getImage(this);
+    this.pipelineId = `${Stack.of(this).stackName}-${Names.uniqueId(this).slice(-8)}`;
+    const image = Instance.imageOf(this, props);
 
     rejectProblems(id, [
       ...Attempts.problems(props),
       ...Network.problems(props),
       ...JobBucket.problems(props),
       ...Notifications.problems(props),
+      ...Instance.problems(props, image),
       ...validateProps({
-        rootVolumeSizeGiB: props.rootVolumeSize === undefined ? undefined : props.rootVolumeSize.toMebibytes() / 1024,
-        osIsLinux: image.osType === ec2.OperatingSystemType.LINUX,
-        spotMaxPrice: props.spot?.maxPrice,
         scheduleInput: props.schedule?.input,
         bucketPrefixes: {
           ...Object.fromEntries((props.staging?.inputPrefixes ?? []).map((p, i) => [`staging.inputPrefixes[${i}]`, p])),
@@ -335,7 +327,6 @@ export class ShellScriptPipeline extends Construct {
     const network = new Network(this, props);
     this.vpc = network.vpc;
     this.securityGroup = network.securityGroup;
-    const { assignPublicIp } = network;
 
     const jobBucket = new JobBucket(
       this,
@@ -350,37 +341,9 @@ export class ShellScriptPipeline extends Construct {
     const topic = notifications.topic;
     this.topic = topic;
 
-    // ---- Instance role: read scripts, read its own task, write its own logs, answer its own task
-    const role = new iam.Role(this, 'InstanceRole', {
-      assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
-      description: 'Shell script pipeline job instances',
-    });
+    const instance = new Instance(this, props, { image, bucket, network, pipelineId: this.pipelineId, maxAttempts });
+    const role = instance.role;
     this.instanceRole = role;
-    const profile = new iam.InstanceProfile(this, 'InstanceProfile', { role });
-
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({ sid: 'ListJobFiles', actions: ['s3:ListBucket'], resources: [bucket.bucketArn] }),
-    );
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({ sid: 'ReadJobFiles', actions: ['s3:GetObject'], resources: [bucket.arnForObjects('*')] }),
-    );
-    // Task documents hold task tokens: an instance may read only the one tagged with its own role session.
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'ReadOnlyOwnTaskDocument',
-        effect: iam.Effect.DENY,
-        actions: ['s3:GetObject', 's3:GetObjectVersion'],
-        resources: [bucket.arnForObjects(`${RESERVED_PREFIX}*`)],
-        conditions: { StringNotEquals: { [`s3:ExistingObjectTag/${OWNER_TAG}`]: '${aws:userid}' } },
-      }),
-    );
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'WriteOwnRunArtifacts',
-        actions: ['s3:PutObject'],
-        resources: [bucket.arnForObjects(`${RUNS_PREFIX}*/\${aws:userid}/*`)],
-      }),
-    );
 
     // ---- Runtime and bootstrap ----------------------------------------------------------------
     const runtime = new s3assets.Asset(this, 'HeartbeatRuntime', {
@@ -441,115 +404,9 @@ export class ShellScriptPipeline extends Construct {
     });
     if (this.jobLogGroup) addJobLogShipping(bootstrap, this.jobLogGroup.logGroupName);
 
-    this.pipelineId = `${Stack.of(this).stackName}-${Names.uniqueId(this).slice(-8)}`;
 
     // ---- State machine --------------------------------------------------------------------------
-    const stack = Stack.of(this);
-    const ec2Arn = (resource: string, name: string) =>
-      stack.formatArn({ service: 'ec2', resource, resourceName: name, arnFormat: ArnFormat.SLASH_RESOURCE_NAME });
     const pipelineId = this.pipelineId;
-    const tags = [
-      { Key: INSTANCE_TAGS.PIPELINE, Value: pipelineId },
-      { Key: INSTANCE_TAGS.EXECUTION, Value: sfn.JsonPath.executionName },
-      { Key: 'Name', Value: sfn.JsonPath.format('{}/{}', pipelineId, sfn.JsonPath.executionName) },
-    ];
-    const spot = props.spot;
-    const onDemandToo = !spot || ((spot.onDemandOnLastAttempt ?? true) && maxAttempts > 1);
-    const launchSpec: LaunchSpec = {
-      onDemand: onDemandToo,
-      spot: spot !== undefined,
-      subnetIds: network.subnetIds,
-      parameters: (v) => ({
-        ImageId: image.imageId,
-        InstanceType: instanceType.toString(),
-        MinCount: 1,
-        MaxCount: 1,
-        ClientToken: v.clientToken,
-        IamInstanceProfile: { Arn: profile.instanceProfileArn },
-        UserData: v.userData,
-        InstanceInitiatedShutdownBehavior: 'terminate',
-        MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled', HttpPutResponseHopLimit: 1 },
-        NetworkInterfaces: [
-          {
-            DeviceIndex: 0,
-            SubnetId: v.subnetId,
-            Groups: [this.securityGroup.securityGroupId],
-            AssociatePublicIpAddress: assignPublicIp,
-            DeleteOnTermination: true,
-          },
-        ],
-        BlockDeviceMappings: [
-          {
-            DeviceName: props.rootDeviceName ?? '/dev/xvda',
-            Ebs: {
-              Encrypted: true,
-              DeleteOnTermination: true,
-              VolumeType: 'gp3',
-              ...(props.rootVolumeSize !== undefined ? { VolumeSize: props.rootVolumeSize.toGibibytes() } : {}),
-            },
-          },
-        ],
-        TagSpecifications: [
-          { ResourceType: 'instance', Tags: tags },
-          { ResourceType: 'volume', Tags: tags },
-        ],
-        ...(v.spot
-          ? {
-            InstanceMarketOptions: {
-              MarketType: 'spot',
-              SpotOptions: { SpotInstanceType: 'one-time', InstanceInterruptionBehavior: 'terminate', ...(spot?.maxPrice !== undefined ? { MaxPrice: spot.maxPrice } : {}) },
-            },
-          }
-          : {}),
-      }),
-      iamResources: [
-        ec2Arn('volume', '*'),
-        ec2Arn('network-interface', '*'),
-        ...network.subnetIds.map((sid) => ec2Arn('subnet', sid)),
-        ec2Arn('security-group', this.securityGroup.securityGroupId),
-        stack.formatArn({ service: 'ec2', account: '', resource: 'image', resourceName: image.imageId, arnFormat: ArnFormat.SLASH_RESOURCE_NAME }),
-      ],
-      additionalStatements: (isSpot) => [
-        new iam.PolicyStatement({
-          actions: ['ec2:RunInstances'],
-          resources: [ec2Arn('instance', '*')],
-          conditions: { StringEquals: { [`aws:RequestTag/${INSTANCE_TAGS.PIPELINE}`]: pipelineId } },
-        }),
-        new iam.PolicyStatement({
-          actions: ['ec2:CreateTags'],
-          resources: [ec2Arn('instance', '*'), ec2Arn('volume', '*')],
-          conditions: { StringEquals: { 'ec2:CreateAction': 'RunInstances' } },
-        }),
-        new iam.PolicyStatement({
-          actions: ['iam:PassRole'],
-          resources: [role.roleArn],
-          conditions: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } },
-        }),
-        ...(isSpot
-          ? [
-            new iam.PolicyStatement({
-              actions: ['iam:CreateServiceLinkedRole'],
-              resources: [stack.formatArn({ service: 'iam', region: '', resource: 'role', resourceName: 'aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot' })],
-              conditions: { StringEquals: { 'iam:AWSServiceName': 'spot.amazonaws.com' } },
-            }),
-          ]
-          : []),
-      ],
-      nagAcknowledgements: (task) => [
-        {
-          id: wildcardResource(task, ec2Arn('instance', '*')),
-          reason: "Instance IDs do not exist before RunInstances; RunInstances on instance/* requires the request to tag the instance with this pipeline's ID.",
-        },
-        {
-          id: wildcardResource(task, ec2Arn('volume', '*')),
-          reason: 'RunInstances creates the root volume; its ID does not exist before the call. The volume is encrypted and deleted on termination.',
-        },
-        {
-          id: wildcardResource(task, ec2Arn('network-interface', '*')),
-          reason: 'RunInstances creates the network interface; its ID does not exist before the call. It is deleted on termination.',
-        },
-      ],
-    };
     const activity = this.activity;
     const pause: PauseStep = {
       pauseState: (fragment, input) => activity
@@ -586,7 +443,7 @@ export class ShellScriptPipeline extends Construct {
       bucket,
       topic,
       instanceRoleId: role.roleId,
-      launch: launchSpec,
+      launch: instance.launch,
       pause,
       userData: bootstrap.render(),
       jobTimeout,
@@ -677,21 +534,6 @@ export class ShellScriptPipeline extends Construct {
     }`;
 
     const instancePolicy = this.instanceRole.node.tryFindChild('DefaultPolicy')!;
-    acknowledge(instancePolicy,
-      {
-        id: `AwsSolutions-IAM5[Resource::${bucketArn}/*]`,
-        reason:
-          'Jobs read their script and its sibling files from any key the user chooses in the job bucket; ' +
-          'an explicit Deny in the same policy keeps every instance out of pipeline/ objects not tagged with its own aws:userid.',
-      },
-      {
-        id: `AwsSolutions-IAM5[Resource::${bucketArn}/${RUNS_PREFIX}*/<aws:userid>/*]`,
-        reason:
-          'An instance writes its run log under a folder named after the execution; the ${aws:userid} segment ' +
-          '(<RoleId>:<InstanceId>) limits each instance to its own folder, and the execution name is not known when the policy is written.',
-      },
-    );
-
     if (stagingOutput !== undefined) {
       acknowledge(instancePolicy, {
         id: `AwsSolutions-IAM5[Resource::${bucketArn}/${trimSlashes(stagingOutput)}/*]`,

@@ -78,55 +78,6 @@ function heredoc(script: string, file: string, mark: string): string {
 
 const defaults = lazySynth({});
 
-// ---- spot ----------------------------------------------------------------------------------------------
-
-describe('spot', () => {
-  const SPOT_MARKET = { MarketType: 'spot', SpotOptions: { SpotInstanceType: 'one-time', InstanceInterruptionBehavior: 'terminate' } };
-
-  test('default: On-Demand only, no InstanceMarketOptions anywhere in the definition', () => {
-    const definition = runDefinitionOf(defaults());
-    expect(definition.States[STATES.LAUNCH_SPOT]).toBeUndefined();
-    expect(definition.States[STATES.SPOT_OR_ON_DEMAND]).toBeUndefined();
-    expect(definition.States[STATES.LAUNCH].Parameters).toBeDefined();
-    expect(JSON.stringify(definition)).not.toContain('InstanceMarketOptions');
-  });
-
-  test('with maxPrice and 3 attempts: Spot at that price, On-Demand for the last attempt', () => {
-    const states = runDefinitionOf(synth({ maxAttempts: 3, spot: { maxPrice: '0.05' } })).States;
-    expect(states[STATES.LAUNCH_SPOT].Parameters.InstanceMarketOptions).toEqual({
-      ...SPOT_MARKET,
-      SpotOptions: { ...SPOT_MARKET.SpotOptions, MaxPrice: '0.05' },
-    });
-    expect(states[STATES.LAUNCH].Parameters.InstanceMarketOptions).toBeUndefined();
-    expect(states[STATES.SPOT_OR_ON_DEMAND]).toEqual({
-      Type: 'Choice',
-      Choices: [{ Variable: '$.attempt', NumericGreaterThanEquals: 3, Next: STATES.LAUNCH }],
-      Default: STATES.LAUNCH_SPOT,
-    });
-  });
-
-  test('without maxPrice: Spot at the On-Demand price (no MaxPrice)', () => {
-    const states = runDefinitionOf(synth({ maxAttempts: 2, spot: {} })).States;
-    expect(states[STATES.LAUNCH_SPOT].Parameters.InstanceMarketOptions).toEqual(SPOT_MARKET);
-    expect(states[STATES.SPOT_OR_ON_DEMAND]).toBeDefined();
-  });
-
-  test('a single attempt is Spot: no choice, no On-Demand launch', () => {
-    const states = runDefinitionOf(synth({ spot: { maxPrice: '0.01' } })).States;
-    expect(states[STATES.LAUNCH_SPOT].Parameters.InstanceMarketOptions.SpotOptions.MaxPrice).toBe('0.01');
-    expect(states[STATES.SPOT_OR_ON_DEMAND]).toBeUndefined();
-    expect(states[STATES.LAUNCH]).toBeUndefined();
-  });
-
-  test('onDemandOnLastAttempt: false keeps every attempt on Spot: no choice, no On-Demand launch', () => {
-    const states = runDefinitionOf(synth({ maxAttempts: 3, spot: { onDemandOnLastAttempt: false } })).States;
-    expect(states[STATES.LAUNCH_SPOT].Parameters.InstanceMarketOptions).toEqual(SPOT_MARKET);
-    expect(states[STATES.SPOT_OR_ON_DEMAND]).toBeUndefined();
-    expect(states[STATES.LAUNCH]).toBeUndefined();
-    expect(states[STATES.NEXT_ATTEMPT].Next).toBe(STATES.LAUNCH_SPOT);
-  });
-});
-
 // ---- taskHandoff ---------------------------------------------------------------------------------------
 
 describe('taskHandoff: TaskHandoff.ACTIVITY', () => {

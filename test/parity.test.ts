@@ -40,54 +40,6 @@ function notifications(r: LocalRunResult): any[] {
   return [...(r.calls[STATES.NOTIFY_SUCCESS] ?? []), ...(r.calls[STATES.NOTIFY_FAILURE] ?? [])];
 }
 
-describe('Spot (spotBidPrice, useOnDemandOnLastAttempt)', () => {
-  test('launches Spot, and On-Demand on the last attempt after a Spot interruption', async () => {
-    const definition = runDefinition({ maxAttempts: 2, spot: { maxPrice: '0.0042' } });
-    const r = await runLocally(definition, { script: 'run.sh' }, handlers([fails('Job.SpotInterrupted'), ok]));
-    expect(r.status).toBe('SUCCEEDED');
-    expect(r.calls[STATES.LAUNCH_SPOT]).toHaveLength(1);
-    expect(r.calls[STATES.LAUNCH_SPOT][0].InstanceMarketOptions).toEqual({
-      MarketType: 'spot',
-      SpotOptions: { SpotInstanceType: 'one-time', InstanceInterruptionBehavior: 'terminate', MaxPrice: '0.0042' },
-    });
-    expect(r.calls[STATES.LAUNCH]).toHaveLength(1);
-    expect(r.calls[STATES.LAUNCH][0].InstanceMarketOptions).toBeUndefined();
-    expect(r.calls[STATES.TERMINATE]).toHaveLength(2);
-  });
-
-  test('onDemandOnLastAttempt: false keeps every attempt on Spot', async () => {
-    const definition = runDefinition({ maxAttempts: 2, spot: { onDemandOnLastAttempt: false } });
-    const r = await runLocally(definition, { script: 'run.sh' }, handlers([fails('Job.SpotInterrupted'), ok]));
-    expect(r.calls[STATES.LAUNCH_SPOT]).toHaveLength(2);
-    expect(r.calls[STATES.LAUNCH]).toBeUndefined();
-    expect(r.calls[STATES.LAUNCH_SPOT][0].InstanceMarketOptions.SpotOptions.MaxPrice).toBeUndefined();
-  });
-
-  test('with a single attempt, that attempt is Spot', async () => {
-    const definition = runDefinition({ spot: {} });
-    const r = await runLocally(definition, { script: 'run.sh' }, handlers([ok]));
-    expect(r.calls[STATES.LAUNCH_SPOT]).toHaveLength(1);
-    expect(r.calls[STATES.LAUNCH]).toBeUndefined();
-  });
-
-  test('no Spot capacity in one subnet: the next subnet is tried on Spot', async () => {
-    const definition = runDefinition({ spot: {} });
-    let n = 0;
-    const r = await runLocally(
-      definition,
-      { script: 'run.sh' },
-      handlers([ok], {
-        [STATES.LAUNCH_SPOT]: () => {
-          if (++n <= 4) throw awsError('Ec2.Ec2Exception', 'InsufficientInstanceCapacity: no Spot capacity');
-          return { Instances: [{ InstanceId: instanceFor(1) }] };
-        },
-      }),
-    );
-    expect(r.status).toBe('SUCCEEDED');
-    expect(r.calls[STATES.LAUNCH_SPOT]).toHaveLength(5);
-  });
-});
-
 describe('the AWS sample\'s input: {"userInput": "<bash>"}', () => {
   const definition = runDefinition();
 

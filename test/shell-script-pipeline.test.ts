@@ -153,45 +153,6 @@ describe('with default props', () => {
       bucketArn = value(s, s.pipeline.bucket.bucketArn);
     });
 
-    test('is trusted by ec2.amazonaws.com only', () => {
-      const role = s.json.Resources[s.stack.resolve(s.pipeline.instanceRole.roleName).Ref];
-      expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([
-        { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' } },
-      ]);
-    });
-
-    test('may list the job bucket and read its objects', () => {
-      expect(statements).toContainEqual(expect.objectContaining({ Effect: 'Allow', Action: ['s3:ListBucket'], Resource: [bucketArn] }));
-      expect(statements).toContainEqual(expect.objectContaining({ Effect: 'Allow', Action: ['s3:GetObject'], Resource: [`${bucketArn}/*`] }));
-    });
-
-    test('is denied reading pipeline/ objects not tagged with its own aws:userid', () => {
-      expect(statements).toContainEqual(
-        expect.objectContaining({
-          Effect: 'Deny',
-          Action: expect.arrayContaining(['s3:GetObject']),
-          Resource: [`${bucketArn}/pipeline/*`],
-          Condition: { StringNotEquals: { 's3:ExistingObjectTag/ssp-owner': '${aws:userid}' } },
-        }),
-      );
-    });
-
-    test('may write only under pipeline/runs/*/${aws:userid}/', () => {
-      const writes = statements.filter((st) => st.Effect === 'Allow' && st.Action.some((a) => /^s3:(Put|Delete|\*)/i.test(a)));
-      expect(writes).toEqual([expect.objectContaining({ Action: ['s3:PutObject'], Resource: [`${bucketArn}/pipeline/runs/*/\${aws:userid}/*`] })]);
-    });
-
-    test('may answer tasks of its own state machine only', () => {
-      const answers = statements.filter((st) => st.Action.some((a) => a.startsWith('states:')));
-      expect(answers).toEqual([
-        expect.objectContaining({
-          Effect: 'Allow',
-          Action: expect.arrayContaining(['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat']),
-          Resource: [value(s, s.pipeline.stateMachine.stateMachineArn)],
-        }),
-      ]);
-    });
-
     test('reads the heartbeat runtime object, not the whole CDK asset bucket', () => {
       const assetReads = statements.filter((st) => st.Resource.some((r) => r.includes('cdk-hnb659fds-assets')));
       expect(assetReads.length).toBeGreaterThan(0);
@@ -199,13 +160,6 @@ describe('with default props', () => {
         expect(st.Action).toEqual(['s3:GetObject']);
         for (const r of st.Resource) expect(r).toMatch(/^arn:aws:s3:::cdk-hnb659fds-assets-[^/]+\/[0-9a-f]{64}\.js$/);
       }
-    });
-
-    test('has an instance profile, used by RunInstances', () => {
-      const roleRef = s.stack.resolve(s.pipeline.instanceRole.roleName);
-      template.hasResourceProperties('AWS::IAM::InstanceProfile', { Roles: [roleRef] });
-      const [profileId] = Object.entries<any>(s.json.Resources).find(([, r]) => r.Type === 'AWS::IAM::InstanceProfile')!;
-      expect(launchParameters(s).IamInstanceProfile).toEqual({ Arn: resolveIntrinsics({ 'Fn::GetAtt': [profileId, 'Arn'] }, s.json.Resources) });
     });
   });
 
@@ -215,42 +169,6 @@ describe('with default props', () => {
     beforeAll(() => {
       statements = roleStatements(s, s.pipeline.stateMachine.role);
       bucketArn = value(s, s.pipeline.bucket.bucketArn);
-    });
-
-    test('may run instances only when they are tagged with the pipeline ID', () => {
-      const onInstances = statements.filter((st) => hasAction(st, 'ec2:RunInstances') && st.Resource.includes(ec2Arn('instance/*')));
-      expect(onInstances).toEqual([
-        expect.objectContaining({
-          Effect: 'Allow',
-          Resource: [ec2Arn('instance/*')],
-          Condition: { StringEquals: { 'aws:RequestTag/shell-script-pipeline:pipeline': s.pipeline.pipelineId } },
-        }),
-      ]);
-    });
-
-    test('other RunInstances resources are the subnets, the security group, the image, volumes and network interfaces', () => {
-      const others = statements.filter((st) => hasAction(st, 'ec2:RunInstances') && !st.Resource.includes(ec2Arn('instance/*')));
-      const resources = others.flatMap((st) => st.Resource).sort();
-      const expected = [
-        ...s.pipeline.vpc.publicSubnets.map((x) => ec2Arn(`subnet/${value(s, x.subnetId)}`)),
-        ec2Arn(`security-group/${value(s, s.pipeline.securityGroup.securityGroupId)}`),
-        `arn:aws:ec2:${TEST_ENV.region}::image/${launchParameters(s).ImageId}`,
-        ec2Arn('volume/*'),
-        ec2Arn('network-interface/*'),
-      ].sort();
-      expect(resources).toEqual(expected);
-      expect(resources).not.toContain('*');
-    });
-
-    test('may pass only the instance role, only to EC2', () => {
-      const passRole = statements.filter((st) => hasAction(st, 'iam:PassRole'));
-      expect(passRole).toEqual([
-        expect.objectContaining({
-          Effect: 'Allow',
-          Resource: [value(s, s.pipeline.instanceRole.roleArn)],
-          Condition: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } },
-        }),
-      ]);
     });
 
     test('may terminate only instances tagged with the pipeline ID (in every policy of the stack)', () => {
@@ -265,12 +183,6 @@ describe('with default props', () => {
             Condition: { StringEquals: { 'aws:ResourceTag/shell-script-pipeline:pipeline': s.pipeline.pipelineId } },
           }),
         );
-      }
-    });
-
-    test('may tag only what RunInstances creates', () => {
-      for (const st of statements.filter((x) => hasAction(x, 'ec2:CreateTags'))) {
-        expect(st.Condition).toEqual({ StringEquals: { 'ec2:CreateAction': 'RunInstances' } });
       }
     });
 
@@ -316,53 +228,6 @@ describe('with default props', () => {
       const roleId = value(s, s.pipeline.instanceRole.roleId);
       expect(pauseState(s).Parameters['Tagging.$']).toBe(`States.Format('ssp-owner={}:{}', '${roleId}', $.instance.InstanceId)`);
     });
-
-    describe("'Launch instance'", () => {
-      let p: any;
-      beforeAll(() => {
-        p = launchParameters(s);
-      });
-
-      test('requires IMDSv2', () => {
-        expect(p.MetadataOptions).toEqual(expect.objectContaining({ HttpTokens: 'required' }));
-      });
-
-      test('terminates the instance when it shuts itself down', () => {
-        expect(p.InstanceInitiatedShutdownBehavior).toBe('terminate');
-      });
-
-      test('launches an encrypted gp3 root volume on /dev/xvda with the image size', () => {
-        expect(p.BlockDeviceMappings).toEqual([
-          { DeviceName: '/dev/xvda', Ebs: { Encrypted: true, DeleteOnTermination: true, VolumeType: 'gp3' } },
-        ]);
-      });
-
-      test('tags the instance and its volume with the pipeline ID', () => {
-        for (const type of ['instance', 'volume']) {
-          const spec = p.TagSpecifications.find((t: any) => t.ResourceType === type);
-          expect(spec.Tags).toContainEqual({ Key: 'shell-script-pipeline:pipeline', Value: s.pipeline.pipelineId });
-        }
-      });
-
-      test('uses no key pair', () => {
-        expect(p).not.toHaveProperty('KeyName');
-        expect(JSON.stringify(s.json)).not.toMatch(/KeyName/);
-      });
-
-      test('uses t3.micro', () => {
-        expect(p.InstanceType).toBe('t3.micro');
-      });
-
-      test('takes the image from the public SSM parameter of Amazon Linux 2023 x86_64, never a literal AMI ID', () => {
-        const params = Object.entries<any>(s.json.Parameters).filter(([, v]) => v.Type === 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>');
-        expect(params).toHaveLength(1);
-        const [paramName, param] = params[0];
-        expect(param.Default).toMatch(/al2023-ami.*x86_64/);
-        const raw = JSON.stringify(s.json.Resources[runMachineId(s)].Properties.DefinitionString);
-        expect(raw).toContain(JSON.stringify({ Ref: paramName }));
-        expect(raw).not.toMatch(/ami-[0-9a-f]{8,}/);
-      });
-    });
   });
 
   test('exposes its resources as public members', () => {
@@ -379,65 +244,6 @@ describe('with default props', () => {
     expect(s.json.Resources[s.stack.resolve(p.bucket.bucketName).Ref].Type).toBe('AWS::S3::Bucket');
     expect(s.json.Resources[s.stack.resolve(p.topic.topicArn).Ref].Type).toBe('AWS::SNS::Topic');
     expect(s.json.Resources[s.stack.resolve(p.vpc.vpcId).Ref].Type).toBe('AWS::EC2::VPC');
-  });
-});
-
-// ---- overrides -------------------------------------------------------------------------------------
-
-describe('with every optional prop overridden', () => {
-  let s: Synthesized;
-  let key: kms.Key;
-  beforeAll(() => {
-    s = synth({
-      jobTimeout: Duration.hours(2),
-      heartbeatTimeout: Duration.minutes(10),
-      instanceType: ec2.InstanceType.of(ec2.InstanceClass.M7G, ec2.InstanceSize.LARGE),
-      rootDeviceName: '/dev/sda1',
-      rootVolumeSize: Size.gibibytes(30),
-      vpcCidr: '10.1.0.0/20',
-      maxAzs: 3,
-      assignPublicIp: false,
-      runArtifactsRetention: Duration.days(30),
-      bucketRemovalPolicy: RemovalPolicy.DESTROY,
-      notificationEmail: 'ops@example.com',
-    }, (stack) => {
-      key = new kms.Key(stack, 'NotificationKey');
-      return { notificationKey: key };
-    });
-  });
-
-  test('rootDeviceName and rootVolumeSize set the encrypted root volume', () => {
-    expect(launchParameters(s).BlockDeviceMappings).toEqual([
-      { DeviceName: '/dev/sda1', Ebs: { Encrypted: true, DeleteOnTermination: true, VolumeType: 'gp3', VolumeSize: 30 } },
-    ]);
-  });
-
-  test('an ARM instance type launches that type on the arm64 Amazon Linux 2023 image', () => {
-    expect(launchParameters(s).InstanceType).toBe('m7g.large');
-    const images = Object.values<any>(s.json.Parameters).filter((v) => v.Type === 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>');
-    expect(images).toHaveLength(1);
-    expect(images[0].Default).toMatch(/al2023-ami.*arm64/);
-  });
-});
-
-describe('machineImage', () => {
-  let s: Synthesized;
-  beforeAll(() => {
-    s = synth({ machineImage: ec2.MachineImage.genericLinux({ [TEST_ENV.region]: 'ami-1234567890abcdef0' }) });
-  });
-
-  test('launches the given image and looks up no SSM parameter', () => {
-    expect(launchParameters(s).ImageId).toBe('ami-1234567890abcdef0');
-    const images = Object.values<any>(s.json.Parameters ?? {}).filter((v) => String(v.Type).includes('AWS::EC2::Image::Id'));
-    expect(images).toEqual([]);
-  });
-
-  test('RunInstances is allowed on that image only', () => {
-    const resources = roleStatements(s, s.pipeline.stateMachine.role)
-      .filter((st) => hasAction(st, 'ec2:RunInstances'))
-      .flatMap((st) => st.Resource)
-      .filter((r) => r.includes(':image/'));
-    expect(resources).toEqual([`arn:aws:ec2:${TEST_ENV.region}::image/ami-1234567890abcdef0`]);
   });
 });
 

@@ -7,9 +7,6 @@ import { ENV_NAME_PATTERN, MAX_ARGS, RESERVED_PREFIX } from '../protocol';
  * without building a construct.
  */
 export interface PropsToValidate {
-  readonly rootVolumeSizeGiB?: number;
-  readonly osIsLinux: boolean;
-  readonly spotMaxPrice?: string;
   /** Prefixes of the job bucket the construct reads or writes for the user, by prop name. */
   readonly bucketPrefixes?: { [prop: string]: string };
   /** The schedule's fixed input, when there is a schedule. */
@@ -29,25 +26,11 @@ export interface PropsToValidate {
 export function validateProps(p: PropsToValidate): string[] {
   const problems: string[] = [];
 
-  if (
-    p.rootVolumeSizeGiB !== undefined &&
-    !Token.isUnresolved(p.rootVolumeSizeGiB) &&
-    (!Number.isInteger(p.rootVolumeSizeGiB) || p.rootVolumeSizeGiB < 1 || p.rootVolumeSizeGiB > 16_384)
-  ) {
-    problems.push(`'rootVolumeSize' must be a whole number of GiB from 1 to 16384, got ${p.rootVolumeSizeGiB}`);
-  }
-  if (p.spotMaxPrice !== undefined && !Token.isUnresolved(p.spotMaxPrice) && !/^\d+(\.\d+)?$/.test(p.spotMaxPrice)) {
-    problems.push(`'spot.maxPrice' must be a price in USD per hour like '0.05', got '${p.spotMaxPrice}'`);
-  }
   if (p.scheduleInput) problems.push(...checkJobInput(p.scheduleInput));
   for (const [prop, prefix] of Object.entries(p.bucketPrefixes ?? {})) {
     const problem = userPrefixProblem(prop, prefix);
     if (problem) problems.push(problem);
   }
-  if (!p.osIsLinux) {
-    problems.push("'machineImage' must be a Linux image: the bootstrap is a bash script");
-  }
-
   return problems;
 }
 
