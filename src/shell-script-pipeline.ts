@@ -1,4 +1,3 @@
-import * as path from 'path';
 import { CfnElement, Duration, Names, RemovalPolicy, Size, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -7,32 +6,27 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import * as s3deploy from 'aws-cdk-lib/aws-s3-deployment';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { Bootstrap } from './bootstrap';
 import { acknowledge } from './nag';
-import { JobInput, PipelineSchedule, StagingOptions, TaskHandoff } from './options';
+import { JobInput, PipelineSchedule, StagingOptions } from './options';
 import { Attempts } from './parts/attempts';
-import { addActivityClaim } from './parts/handoff/activity';
-import { addTaskDocumentStep } from './parts/handoff/task-token';
+import { handoffFor, TaskHandoff } from './parts/handoff';
 import { Instance, SpotOptions } from './parts/instance';
 import { JobBucket, trimSlashes } from './parts/job-bucket';
 import { addJobLogShipping } from './parts/job-logs';
 import { Network } from './parts/network';
 import { Notifications } from './parts/notifications';
+import { RuntimeAsset } from './parts/runtime-asset';
 import { addStagingSteps } from './parts/staging';
 import { validateProps } from './private/validate';
-import { HANDOFF_PREFIX, OWNER_TAG, TASKS_PREFIX } from './protocol';
-import { PauseStep } from './workflow/attempts';
 import { Cleanup } from './workflow/cleanup';
 import { RunStateMachine } from './workflow/run';
-import { STATES } from './workflow/states';
 
 /**
  * Properties of a {@link ShellScriptPipeline}.
@@ -328,12 +322,8 @@ export class ShellScriptPipeline extends Construct {
     this.vpc = network.vpc;
     this.securityGroup = network.securityGroup;
 
-    const jobBucket = new JobBucket(
-      this,
-      props,
-      // Activity mode only: tasks one instance drew for another, left in the bucket for their owner.
-      props.taskHandoff === TaskHandoff.ACTIVITY ? [{ id: 'ExpireHandedOverTasks', prefix: HANDOFF_PREFIX, expiration: Duration.days(1) }] : [],
-    );
+    const handoff = handoffFor(props.taskHandoff);
+    const jobBucket = new JobBucket(this, props, handoff.lifecycleRules);
     const bucket = jobBucket.bucket;
     this.bucket = bucket;
 
@@ -345,33 +335,9 @@ export class ShellScriptPipeline extends Construct {
     const role = instance.role;
     this.instanceRole = role;
 
-    // ---- Runtime and bootstrap ----------------------------------------------------------------
-    const runtime = new s3assets.Asset(this, 'HeartbeatRuntime', {
-      path: path.join(__dirname, '..', 'assets', 'runtime', 'cli', 'heartbeat.js'),
-    });
-    // Read access to this one object, not the whole asset bucket.
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'ReadHeartbeatRuntime',
-        actions: ['s3:GetObject'],
-        resources: [Stack.of(this).formatArn({ service: 's3', region: '', account: '', resource: runtime.s3BucketName, resourceName: runtime.s3ObjectKey })],
-      }),
-    );
-
-    if (props.taskHandoff === TaskHandoff.ACTIVITY) {
-      // CDK names the activity uniquely (no fixed name like the sample's Monitor_Job, so pipelines never share one).
-      this.activity = new sfn.Activity(this, 'JobActivity');
-      this.activity.grant(role, 'states:GetActivityTask', 'states:SendTaskHeartbeat', 'states:SendTaskSuccess', 'states:SendTaskFailure');
-      // An instance that draws another instance's task leaves it, tagged for its owner, under pipeline/handoff/.
-      role.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          sid: 'HandOverDrawnTasks',
-          actions: ['s3:PutObject', 's3:PutObjectTagging'],
-          resources: [bucket.arnForObjects(`${HANDOFF_PREFIX}*`)],
-          conditions: { StringLike: { [`s3:RequestObjectTag/${OWNER_TAG}`]: `${role.roleId}:i-*` } },
-        }),
-      );
-    }
+    const runtime = new RuntimeAsset(this, role);
+    handoff.bind(this, { bucket, role });
+    this.activity = handoff.activity;
 
     const staging = props.staging ?? {};
     if (staging.outputPrefix !== undefined) {
@@ -391,13 +357,12 @@ export class ShellScriptPipeline extends Construct {
     const bootstrap = new Bootstrap({
       bucketName: bucket.bucketName,
       roleId: role.roleId,
-      runtimeUrl: runtime.s3ObjectUrl,
+      runtimeUrl: runtime.url,
       // Text, so a duration from a CloudFormation parameter resolves at deploy time; the bootstrap does the arithmetic.
       jobSeconds: attempts.jobSeconds,
       heartbeatSeconds: attempts.heartbeatSeconds,
     });
-    if (this.activity) addActivityClaim(bootstrap, this.activity.activityArn);
-    else addTaskDocumentStep(bootstrap);
+    handoff.addToBootstrap(bootstrap);
     addStagingSteps(bootstrap, {
       inputPrefixes: (staging.inputPrefixes ?? []).map(trimSlashes),
       outputPrefix: staging.outputPrefix === undefined ? undefined : trimSlashes(staging.outputPrefix),
@@ -407,44 +372,13 @@ export class ShellScriptPipeline extends Construct {
 
     // ---- State machine --------------------------------------------------------------------------
     const pipelineId = this.pipelineId;
-    const activity = this.activity;
-    const pause: PauseStep = {
-      pauseState: (fragment, input) => activity
-        ? new tasks.StepFunctionsInvokeActivity(fragment, STATES.PAUSE, {
-          comment: 'Schedules an activity task naming this execution\'s instance, then waits for the job to report',
-          activity,
-          parameters: { instanceId: sfn.JsonPath.stringAt(input.instanceId), ...input.taskFields },
-          heartbeatTimeout: sfn.Timeout.duration(input.heartbeatTimeout),
-          taskTimeout: sfn.Timeout.duration(input.jobTimeout),
-          resultPath: '$.job',
-        })
-        : new tasks.CallAwsService(fragment, STATES.PAUSE, {
-          comment: 'Hands this execution\'s task token to its own instance, then waits for the job to report',
-          service: 's3',
-          action: 'putObject',
-          integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
-          parameters: {
-            Bucket: bucket.bucketName,
-            Key: sfn.JsonPath.format(`${TASKS_PREFIX}{}.json`, sfn.JsonPath.stringAt(input.instanceId)),
-            ContentType: 'application/json',
-            Tagging: sfn.JsonPath.format(`${OWNER_TAG}={}:{}`, role.roleId, sfn.JsonPath.stringAt(input.instanceId)),
-            Body: { taskToken: sfn.JsonPath.taskToken, ...input.taskFields },
-          },
-          iamAction: 's3:PutObject',
-          iamResources: [bucket.arnForObjects(`${TASKS_PREFIX}*`)],
-          additionalIamStatements: [new iam.PolicyStatement({ actions: ['s3:PutObjectTagging'], resources: [bucket.arnForObjects(`${TASKS_PREFIX}*`)] })],
-          heartbeatTimeout: sfn.Timeout.duration(input.heartbeatTimeout),
-          taskTimeout: sfn.Timeout.duration(input.jobTimeout),
-          resultPath: '$.job',
-        }),
-    };
     const run = new RunStateMachine(this, {
       pipelineId,
       bucket,
       topic,
       instanceRoleId: role.roleId,
       launch: instance.launch,
-      pause,
+      pause: handoff,
       userData: bootstrap.render(),
       jobTimeout,
       heartbeatTimeout,
@@ -542,21 +476,6 @@ export class ShellScriptPipeline extends Construct {
     }
     if (this.scriptsDeployment) {
       this.acknowledgeBucketDeployment(bucketArn, regionAccount);
-    }
-    if (this.activity) {
-      acknowledge(instancePolicy, {
-        id: `AwsSolutions-IAM5[Resource::${bucketArn}/${HANDOFF_PREFIX}*]`,
-        reason:
-          'Activity mode: an instance that draws another instance\'s task leaves it under pipeline/handoff/<owner instance ID>, an ID ' +
-          'not known when the policy is written; the write must tag the object for an instance of this role, and only that instance may read it.',
-      });
-    }
-
-    if (!this.activity) {
-      acknowledge(this.stateMachine.role.node.findChild('DefaultPolicy'), {
-        id: `AwsSolutions-IAM5[Resource::${bucketArn}/${TASKS_PREFIX}*]`,
-        reason: 'One task document per instance, named after an instance ID that does not exist before the run; limited to the pipeline/tasks/ prefix.',
-      });
     }
   }
 

@@ -145,24 +145,6 @@ describe('with default props', () => {
     template.resourceCountIs('AWS::Lambda::Function', 0);
   });
 
-  describe('instance role', () => {
-    let statements: Statement[];
-    let bucketArn: string;
-    beforeAll(() => {
-      statements = roleStatements(s, s.pipeline.instanceRole);
-      bucketArn = value(s, s.pipeline.bucket.bucketArn);
-    });
-
-    test('reads the heartbeat runtime object, not the whole CDK asset bucket', () => {
-      const assetReads = statements.filter((st) => st.Resource.some((r) => r.includes('cdk-hnb659fds-assets')));
-      expect(assetReads.length).toBeGreaterThan(0);
-      for (const st of assetReads) {
-        expect(st.Action).toEqual(['s3:GetObject']);
-        for (const r of st.Resource) expect(r).toMatch(/^arn:aws:s3:::cdk-hnb659fds-assets-[^/]+\/[0-9a-f]{64}\.js$/);
-      }
-    });
-  });
-
   describe('state machine role', () => {
     let statements: Statement[];
     let bucketArn: string;
@@ -184,12 +166,6 @@ describe('with default props', () => {
           }),
         );
       }
-    });
-
-    test('may write and tag objects under pipeline/tasks/ only', () => {
-      const writes = statements.filter((st) => st.Action.some((a) => /^s3:Put/i.test(a)));
-      expect(writes.flatMap((st) => st.Action).sort()).toEqual(['s3:PutObject', 's3:PutObjectTagging']);
-      for (const st of writes) expect(st.Resource).toEqual([`${bucketArn}/pipeline/tasks/*`]);
     });
   });
 
@@ -213,20 +189,6 @@ describe('with default props', () => {
           LoggingConfiguration: expect.objectContaining({ Level: 'ALL', IncludeExecutionData: false }),
         }),
       );
-    });
-
-    test("'Pause for Job Completion' writes the task document and waits for the task token", () => {
-      const pause = pauseState(s);
-      expect(pause.Resource).toMatch(/s3:putObject\.waitForTaskToken$/);
-      expect(pause.HeartbeatSeconds).toBe(300);
-      expect(pause.TimeoutSeconds).toBe(3600);
-      expect(pause.Parameters.Body).toEqual(expect.objectContaining({ 'taskToken.$': '$$.Task.Token', 'heartbeatSeconds': 300 }));
-      expect(pause.Parameters['Key.$']).toContain('pipeline/tasks/');
-    });
-
-    test("'Pause for Job Completion' tags the task document with the instance role's ID", () => {
-      const roleId = value(s, s.pipeline.instanceRole.roleId);
-      expect(pauseState(s).Parameters['Tagging.$']).toBe(`States.Format('ssp-owner={}:{}', '${roleId}', $.instance.InstanceId)`);
     });
   });
 
