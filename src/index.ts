@@ -1,4 +1,5 @@
 export * from './shell-script-pipeline';
-export * from './options';
 export type { SpotOptions } from './parts/instance';
 export { TaskHandoff } from './parts/handoff';
+export type { JobInput, PipelineSchedule } from './parts/schedule';
+export type { StagingOptions } from './parts/staging';

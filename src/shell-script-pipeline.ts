@@ -1,4 +1,4 @@
-import { CfnElement, Duration, Names, RemovalPolicy, Size, Stack } from 'aws-cdk-lib';
+import { Duration, Names, RemovalPolicy, Size, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -8,23 +8,21 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3deploy from 'aws-cdk-lib/aws-s3-deployment';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
-import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { Bootstrap } from './bootstrap';
-import { acknowledge } from './nag';
-import { JobInput, PipelineSchedule, StagingOptions } from './options';
 import { Attempts } from './parts/attempts';
 import { handoffFor, TaskHandoff } from './parts/handoff';
 import { Instance, SpotOptions } from './parts/instance';
-import { JobBucket, trimSlashes } from './parts/job-bucket';
-import { addJobLogShipping } from './parts/job-logs';
+import { JobBucket } from './parts/job-bucket';
+import { JobLogs } from './parts/job-logs';
 import { Network } from './parts/network';
 import { Notifications } from './parts/notifications';
 import { RuntimeAsset } from './parts/runtime-asset';
-import { addStagingSteps } from './parts/staging';
-import { validateProps } from './private/validate';
+import { PipelineSchedule, RunSchedule } from './parts/schedule';
+import { Scripts } from './parts/scripts';
+import { Staging, StagingOptions } from './parts/staging';
 import { Cleanup } from './workflow/cleanup';
 import { RunStateMachine } from './workflow/run';
 
@@ -306,14 +304,9 @@ export class ShellScriptPipeline extends Construct {
       ...JobBucket.problems(props),
       ...Notifications.problems(props),
       ...Instance.problems(props, image),
-      ...validateProps({
-        scheduleInput: props.schedule?.input,
-        bucketPrefixes: {
-          ...Object.fromEntries((props.staging?.inputPrefixes ?? []).map((p, i) => [`staging.inputPrefixes[${i}]`, p])),
-          ...(props.staging?.outputPrefix !== undefined ? { 'staging.outputPrefix': props.staging.outputPrefix } : {}),
-          ...(props.scriptsPrefix !== undefined ? { scriptsPrefix: props.scriptsPrefix } : {}),
-        },
-      }),
+      ...Staging.problems(props),
+      ...Scripts.problems(props),
+      ...RunSchedule.problems(props),
     ]);
     const attempts = new Attempts(this, props);
     const { jobTimeout, heartbeatTimeout, maxAttempts } = attempts;
@@ -339,20 +332,9 @@ export class ShellScriptPipeline extends Construct {
     handoff.bind(this, { bucket, role });
     this.activity = handoff.activity;
 
-    const staging = props.staging ?? {};
-    if (staging.outputPrefix !== undefined) {
-      role.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          sid: 'WriteStagedOutput',
-          actions: ['s3:PutObject'],
-          resources: [bucket.arnForObjects(`${trimSlashes(staging.outputPrefix)}/*`)],
-        }),
-      );
-    }
-    if (props.jobLogRetention !== undefined) {
-      this.jobLogGroup = new logs.LogGroup(this, 'JobLogs', { retention: props.jobLogRetention, removalPolicy: RemovalPolicy.RETAIN });
-      this.jobLogGroup.grant(role, 'logs:CreateLogStream', 'logs:PutLogEvents');
-    }
+    const staging = new Staging(this, props, { bucket, role });
+    const jobLogs = new JobLogs(this, props, role);
+    this.jobLogGroup = jobLogs.logGroup;
 
     const bootstrap = new Bootstrap({
       bucketName: bucket.bucketName,
@@ -363,12 +345,8 @@ export class ShellScriptPipeline extends Construct {
       heartbeatSeconds: attempts.heartbeatSeconds,
     });
     handoff.addToBootstrap(bootstrap);
-    addStagingSteps(bootstrap, {
-      inputPrefixes: (staging.inputPrefixes ?? []).map(trimSlashes),
-      outputPrefix: staging.outputPrefix === undefined ? undefined : trimSlashes(staging.outputPrefix),
-    });
-    if (this.jobLogGroup) addJobLogShipping(bootstrap, this.jobLogGroup.logGroupName);
-
+    staging.addToBootstrap(bootstrap);
+    jobLogs.addToBootstrap(bootstrap);
 
     // ---- State machine --------------------------------------------------------------------------
     const pipelineId = this.pipelineId;
@@ -400,83 +378,11 @@ export class ShellScriptPipeline extends Construct {
     this.cleanupRule = cleanup.rule;
     notifications.grantPublish(this.cleanupStateMachine);
 
-    if (props.schedule) {
-      this.schedule = new scheduler.Schedule(this, 'Schedule', {
-        description: 'Starts shell script pipeline runs',
-        schedule: props.schedule.expression,
-        enabled: props.schedule.enabled ?? true,
-        target: new schedulerTargets.StepFunctionsStartExecution(this.stateMachine, {
-          input: scheduler.ScheduleTargetInput.fromObject(executionInput(props.schedule.input)),
-          retryAttempts: 3,
-        }),
-      });
-    }
-
-    if (props.scriptsPath !== undefined) {
-      this.scriptsDeployment = new s3deploy.BucketDeployment(this, 'Scripts', {
-        sources: [s3deploy.Source.asset(props.scriptsPath)],
-        destinationBucket: bucket,
-        destinationKeyPrefix: props.scriptsPrefix ?? 'scripts/',
-        // Other scripts in the bucket are the user's: never delete what this deployment did not put there.
-        prune: false,
-        retainOnDelete: true,
-      });
-    }
+    this.schedule = new RunSchedule(this, props, this.stateMachine).schedule;
+    this.scriptsDeployment = new Scripts(this, props, bucket).deployment;
 
     this.failureAlarm = notifications.alarmOnFailedRuns((o) => this.metricFailed(o));
 
-    this.acknowledgeNagFindings(bucket, props.staging?.outputPrefix);
-  }
-
-  /**
-   * Records, next to each resource, why the cdk-nag AwsSolutions findings that remain are by design.
-   * Uses aws-cdk-lib's own Validations API, so the library does not depend on cdk-nag.
-   */
-  /**
-   * scriptsPath uses aws-cdk-lib's BucketDeployment, whose handler is a stack-wide singleton that CDK writes and
-   * maintains. Its findings are acknowledged on that singleton, for what it does for this construct.
-   */
-  private acknowledgeBucketDeployment(bucketArn: string, regionAccount: string): void {
-    const stack = Stack.of(this);
-    const handler = stack.node.children.find((c) => c.node.id.startsWith('Custom::CDKBucketDeployment'));
-    if (!handler) return;
-    const why = 'aws-cdk-lib BucketDeployment handler (CDK-maintained) that copies scriptsPath into the job bucket at deploy time';
-    acknowledge(
-      handler,
-      { id: 'AwsSolutions-L1', reason: `${why}; its runtime is chosen and updated by aws-cdk-lib, not by this library.` },
-      {
-        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-        reason: `${why}; the managed policy only lets it write its own CloudWatch logs.`,
-      },
-      ...['s3:GetObject*', 's3:GetBucket*', 's3:List*', 's3:DeleteObject*', 's3:Abort*'].map((action) => ({
-        id: `AwsSolutions-IAM5[Action::${action}]`,
-        reason: `${why}; CDK grants it read on the asset and read/write on the destination bucket with these action groups.`,
-      })),
-      { id: `AwsSolutions-IAM5[Resource::${bucketArn}/*]`, reason: `${why}; it writes the scripts under scriptsPrefix in the job bucket.` },
-      {
-        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-${regionAccount.split(':')[1]}-${regionAccount.split(':')[0]}/*]`,
-        reason: `${why}; it reads the zipped scripts from the CDK asset bucket, whose object key is a content hash.`,
-      },
-    );
-  }
-
-  private acknowledgeNagFindings(bucket: s3.Bucket, stagingOutput: string | undefined): void {
-    const stack = Stack.of(this);
-    const bucketArn = `<${stack.getLogicalId(bucket.node.defaultChild as CfnElement)}.Arn>`;
-    const regionAccount = `${stack.region.startsWith('${') ? '<AWS::Region>' : stack.region}:${
-      stack.account.startsWith('${') ? '<AWS::AccountId>' : stack.account
-    }`;
-
-    const instancePolicy = this.instanceRole.node.tryFindChild('DefaultPolicy')!;
-    if (stagingOutput !== undefined) {
-      acknowledge(instancePolicy, {
-        id: `AwsSolutions-IAM5[Resource::${bucketArn}/${trimSlashes(stagingOutput)}/*]`,
-        reason: "Staging out: the job's output directory goes under the output prefix, in a folder named after the execution, not known before the run.",
-      });
-    }
-    if (this.scriptsDeployment) {
-      this.acknowledgeBucketDeployment(bucketArn, regionAccount);
-    }
   }
 
   /**
@@ -523,16 +429,6 @@ export class ShellScriptPipeline extends Construct {
   }
 }
 
-
-/** The execution input for a {@link JobInput}, with only the fields that are set. */
-function executionInput(input: JobInput): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  if (input.script !== undefined) out.script = input.script;
-  if (input.userInput !== undefined) out.userInput = input.userInput;
-  if (input.args !== undefined) out.args = input.args;
-  if (input.env !== undefined) out.env = input.env;
-  return out;
-}
 
 /** Throws one error that lists every problem with the props, each naming the prop, the value received and the fix. */
 function rejectProblems(id: string, problems: string[]): void {

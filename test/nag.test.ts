@@ -1,40 +1,15 @@
+/**
+ * cdk-nag 3 AwsSolutions over whole stacks: no unacknowledged findings with every feature, acknowledgements scoped to
+ * the pipeline, and findings the user introduces still reported. (The shared BucketDeployment handler: test/parts/scripts.test.ts.)
+ */
 import * as path from 'path';
 import { App, Duration, Stack } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
-import { AwsSolutionsChecks } from 'cdk-nag';
 import { ShellScriptPipeline, ShellScriptPipelineProps, TaskHandoff } from '../src';
+import { acknowledgements, nag, readable } from './support/nag';
 import { TEST_ENV } from './support/template';
-
-interface NagReport {
-  success: boolean;
-  violations: { ruleName: string; description: string; violatingResources: { constructPath: string }[] }[];
-}
-
-function nag(stack: Stack): NagReport {
-  Template.fromStack(stack); // synthesize first: cdk-nag 3 reads the finished construct tree
-  return new AwsSolutionsChecks(undefined as any, { verbose: false }).validateScope(stack) as unknown as NagReport;
-}
-
-function readable(report: NagReport): string[] {
-  return report.violations.map((v) => `${v.ruleName} at ${v.violatingResources.map((r) => r.constructPath).join(', ')}`);
-}
-
-/** Every acknowledgement the construct records, as [construct path, rule id, reason]. */
-function acknowledgements(stack: Stack): [string, string, string][] {
-  const out: [string, string, string][] = [];
-  for (const c of stack.node.findAll()) {
-    for (const m of c.node.metadata) {
-      if (m.type === 'aws:cdk:acknowledged-rules') {
-        // aws-cdk-lib records plain IDs with an 'annotation::' prefix, which cdk-nag strips when it reads them.
-        for (const [id, reason] of Object.entries<string>(m.data)) out.push([c.node.path, id.replace(/^annotation::/i, ''), reason]);
-      }
-    }
-  }
-  return out;
-}
 
 describe('cdk-nag AwsSolutions pack', () => {
   test.each<[string, (s: Stack) => ShellScriptPipelineProps]>([

@@ -1,135 +1,19 @@
 /**
- * The ShellScriptPipeline construct: every default and every override of its props, read from the synthesized template.
+ * The ShellScriptPipeline construct as a whole: what it never creates, its public members and methods, the IAM it adds
+ * up to, two pipelines side by side, and the props checked together before anything is built. Each part's own props
+ * are tested in test/parts, the state machines in test/workflow.
  */
-import { Duration, RemovalPolicy, Size, Stack } from 'aws-cdk-lib';
+import { Duration, Size, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { ShellScriptPipeline } from '../src';
-import { definitionOf, expectRejected, rejectionOf, resolveIntrinsics, synth, Synthesized, TEST_ENV, testStack } from './support/template';
-
-// ---- helpers ---------------------------------------------------------------------------------------
-
-interface Statement {
-  readonly Effect: string;
-  readonly Action: string[];
-  readonly Resource: string[];
-  readonly Condition?: any;
-  readonly Sid?: string;
-}
-
-function normalize(s: any): Statement {
-  return { ...s, Action: ([] as string[]).concat(s.Action ?? []), Resource: ([] as string[]).concat(s.Resource ?? []) };
-}
-
-/** A construct attribute (token) as the test helpers resolve it, e.g. `arn:aws:s3:::ref-<LogicalId>`. */
-function value(s: Synthesized, token: any): any {
-  return resolveIntrinsics(s.stack.resolve(token), s.json.Resources);
-}
-
-/** Every statement of the identity policies attached to `role`, with intrinsics resolved. */
-function roleStatements(s: Synthesized, role: iam.IRole): Statement[] {
-  const ref = JSON.stringify(s.stack.resolve(role.roleName));
-  const out: Statement[] = [];
-  for (const r of Object.values<any>(s.json.Resources)) {
-    if (r.Type === 'AWS::IAM::Policy' && (r.Properties.Roles ?? []).some((x: any) => JSON.stringify(x) === ref)) {
-      out.push(...r.Properties.PolicyDocument.Statement);
-    }
-  }
-  return resolveIntrinsics(out, s.json.Resources).map(normalize);
-}
-
-/** Every statement of every policy document in the template (identity, inline, bucket and topic policies). */
-function allStatements(s: Synthesized): Statement[] {
-  const docs: any[] = [];
-  for (const r of Object.values<any>(s.json.Resources)) {
-    const p = r.Properties ?? {};
-    if (r.Type === 'AWS::IAM::Policy' || r.Type === 'AWS::IAM::ManagedPolicy') docs.push(p.PolicyDocument);
-    if (r.Type === 'AWS::IAM::Role') docs.push(...(p.Policies ?? []).map((x: any) => x.PolicyDocument));
-    if (r.Type === 'AWS::S3::BucketPolicy' || r.Type === 'AWS::SNS::TopicPolicy' || r.Type === 'AWS::SQS::QueuePolicy') docs.push(p.PolicyDocument);
-  }
-  return resolveIntrinsics(
-    docs.flatMap((d) => d.Statement),
-    s.json.Resources,
-  ).map(normalize);
-}
-
-const hasAction = (st: Statement, action: string) => st.Action.some((a) => a.toLowerCase() === action.toLowerCase());
-
-/** Logical ID of the run state machine (`pipeline.stateMachine`), not of any other state machine in the stack. */
-function runMachineId(s: Synthesized): string {
-  return s.stack.resolve(s.pipeline.stateMachine.stateMachineArn).Ref;
-}
-
-/** The run state machine's definition as the service would see it. */
-function runDefinitionOf(s: Synthesized): any {
-  return definitionOf(s.json, (id) => id === runMachineId(s));
-}
-
-function launchParameters(s: Synthesized): any {
-  return runDefinitionOf(s).States['Launch instance'].Parameters;
-}
-
-/**
- * The subnet IDs 'Launch instance' launches in, first choice first: the literal SubnetId, or the list it picks from
- * (`States.ArrayGetItem($.<list>, ...)`, filled in by the state whose ResultPath is `$.<list>`).
- */
-function launchSubnets(s: Synthesized): string[] {
-  const def = runDefinitionOf(s);
-  const ni = def.States['Launch instance'].Parameters.NetworkInterfaces[0];
-  if (typeof ni.SubnetId === 'string') return [ni.SubnetId];
-  const m = /^States\.ArrayGetItem\(\$\.(\w+),/.exec(ni['SubnetId.$'] ?? '');
-  if (!m) throw new Error(`cannot tell the subnets of 'Launch instance' from ${JSON.stringify(ni)}`);
-  const source = Object.values<any>(def.States).filter((st) => st.ResultPath === `$.${m[1]}` && Array.isArray(st.Result));
-  if (source.length !== 1) throw new Error(`expected one state to set $.${m[1]}, found ${source.length}`);
-  return source[0].Result;
-}
-
-function pauseState(s: Synthesized): any {
-  return runDefinitionOf(s).States['Pause for Job Completion'];
-}
-
-function resourcesOfType(s: Synthesized, type: string): any[] {
-  return Object.values<any>(s.json.Resources).filter((r) => r.Type === type);
-}
-
-function ec2Arn(resource: string): string {
-  return `arn:aws:ec2:${TEST_ENV.region}:${TEST_ENV.account}:${resource}`;
-}
-
-/**
- * Actions AWS offers no resource-level permission for: the ones CDK grants on `*` for tracing and log delivery,
- * and ec2:DescribeInstances (the cleanup finds leftover instances by tag).
- */
-const ALLOWED_ON_ANY_RESOURCE = [
-  'ec2:DescribeInstances',
-  'xray:PutTraceSegments',
-  'xray:PutTelemetryRecords',
-  'xray:GetSamplingRules',
-  'xray:GetSamplingTargets',
-  'logs:CreateLogDelivery',
-  'logs:GetLogDelivery',
-  'logs:UpdateLogDelivery',
-  'logs:DeleteLogDelivery',
-  'logs:ListLogDeliveries',
-  'logs:PutResourcePolicy',
-  'logs:DescribeResourcePolicies',
-  'logs:DescribeLogGroups',
-];
-
-function expectNoWildcardResource(s: Synthesized): void {
-  const offending = allStatements(s).filter(
-    (st) => st.Resource.includes('*') && !st.Action.every((a) => ALLOWED_ON_ANY_RESOURCE.some((ok) => ok.toLowerCase() === a.toLowerCase())),
-  );
-  expect(offending).toEqual([]);
-}
-
-// ---- defaults --------------------------------------------------------------------------------------
+import { allStatements, expectNoWildcardResource } from './support/policies';
+import { cfn, expectRejected, rejectionOf, synth, Synthesized, testStack, value } from './support/template';
 
 describe('with default props', () => {
   let s: Synthesized;
@@ -145,30 +29,6 @@ describe('with default props', () => {
     template.resourceCountIs('AWS::Lambda::Function', 0);
   });
 
-  describe('state machine role', () => {
-    let statements: Statement[];
-    let bucketArn: string;
-    beforeAll(() => {
-      statements = roleStatements(s, s.pipeline.stateMachine.role);
-      bucketArn = value(s, s.pipeline.bucket.bucketArn);
-    });
-
-    test('may terminate only instances tagged with the pipeline ID (in every policy of the stack)', () => {
-      expect(statements.some((st) => hasAction(st, 'ec2:TerminateInstances'))).toBe(true);
-      const terminate = allStatements(s).filter((st) => hasAction(st, 'ec2:TerminateInstances'));
-      expect(terminate.length).toBeGreaterThan(0);
-      for (const st of terminate) {
-        expect(st).toEqual(
-          expect.objectContaining({
-            Effect: 'Allow',
-            Resource: [ec2Arn('instance/*')],
-            Condition: { StringEquals: { 'aws:ResourceTag/shell-script-pipeline:pipeline': s.pipeline.pipelineId } },
-          }),
-        );
-      }
-    });
-  });
-
   test('no policy statement has Resource "*" except X-Ray and CloudWatch Logs delivery', () => {
     expectNoWildcardResource(s);
     // The same holds with an existing VPC with private subnets.
@@ -176,20 +36,6 @@ describe('with default props', () => {
     // The exceptions are really there (and so really exercised by the check above).
     const wildcard = allStatements(s).filter((st) => st.Resource.includes('*'));
     expect(wildcard.flatMap((st) => st.Action)).toEqual(expect.arrayContaining(['xray:PutTraceSegments', 'logs:CreateLogDelivery']));
-  });
-
-  describe('state machine', () => {
-    test('is a STANDARD state machine with tracing and ALL-level logging without execution data', () => {
-      const machine = s.json.Resources[runMachineId(s)];
-      expect(machine.Type).toBe('AWS::StepFunctions::StateMachine');
-      expect(machine.Properties).toEqual(
-        expect.objectContaining({
-          StateMachineType: 'STANDARD',
-          TracingConfiguration: { Enabled: true },
-          LoggingConfiguration: expect.objectContaining({ Level: 'ALL', IncludeExecutionData: false }),
-        }),
-      );
-    });
   });
 
   test('exposes its resources as public members', () => {
@@ -344,5 +190,24 @@ describe('checks of the props', () => {
     for (const prop of ["'maxAttempts'", "'spot.maxPrice'", "'schedule.input'", "'scriptsPrefix'"]) {
       expect(problems.filter((l) => l.startsWith(`  - ${prop}`))).toHaveLength(1);
     }
+  });
+});
+
+describe('metrics', () => {
+  test.each<[string, 'metricFailed' | 'metricSucceeded' | 'metricTimedOut' | 'metricAborted']>([
+    ['ExecutionsFailed', 'metricFailed'],
+    ['ExecutionsSucceeded', 'metricSucceeded'],
+    ['ExecutionsTimedOut', 'metricTimedOut'],
+    ['ExecutionsAborted', 'metricAborted'],
+  ])('%s: %s(), summed over 5 minutes, for this state machine', (name, method) => {
+    const s = synth();
+    const metric = s.pipeline[method]();
+    expect(metric.namespace).toBe('AWS/States');
+    expect(metric.metricName).toBe(name);
+    expect(metric.statistic).toBe('Sum');
+    expect(metric.period.toSeconds()).toBe(300);
+    expect(cfn(s, metric.dimensions)).toEqual({ StateMachineArn: cfn(s, s.pipeline.stateMachine.stateMachineArn) });
+    // Options pass through.
+    expect(s.pipeline[method]({ period: Duration.hours(1) }).period.toSeconds()).toBe(3600);
   });
 });

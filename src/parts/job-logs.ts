@@ -1,4 +1,31 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
 import { Bootstrap } from '../bootstrap';
+import type { ShellScriptPipelineProps } from '../shell-script-pipeline';
+
+/** The props this part owns. */
+export type JobLogsProps = Pick<ShellScriptPipelineProps, 'jobLogRetention'>;
+
+/**
+ * With `jobLogRetention`: a retained CloudWatch Logs group that also receives each job's output, one stream per
+ * attempt, sent by the bootstrap's before-report hook; the instance role may write to that group only.
+ */
+export class JobLogs {
+  /** The group; only with `jobLogRetention`. */
+  public readonly logGroup?: logs.LogGroup;
+
+  constructor(pipeline: Construct, props: JobLogsProps, instanceRole: iam.IRole) {
+    if (props.jobLogRetention === undefined) return;
+    this.logGroup = new logs.LogGroup(pipeline, 'JobLogs', { retention: props.jobLogRetention, removalPolicy: RemovalPolicy.RETAIN });
+    this.logGroup.grant(instanceRole, 'logs:CreateLogStream', 'logs:PutLogEvents');
+  }
+
+  public addToBootstrap(bootstrap: Bootstrap): void {
+    if (this.logGroup) addJobLogShipping(bootstrap, this.logGroup.logGroupName);
+  }
+}
 
 /**
  * The before-report hook also sends the job's log to the CloudWatch Logs group, one stream per attempt
@@ -15,8 +42,11 @@ export function addJobLogShipping(bootstrap: Bootstrap, logGroupName: string): v
 }
 
 /**
- * Splits a log file into PutLogEvents batches (at most 5000 events and 900 KB each, one timestamp per line, empty
- * lines kept as a space): node -e SCRIPT <log file> <output prefix>. No single quotes: it is embedded in '...'.
+ * Splits a log file into PutLogEvents batches: node -e SCRIPT <log file> <output prefix>. PutLogEvents takes at most
+ * 10,000 events and 1,048,576 bytes per batch, counting each message in UTF-8 plus 26 bytes per event
+ * (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutLogEvents.html); the batches stay well
+ * under both (5000 events, 900 KB). One timestamp for every line; empty lines are sent as a space. No single quotes:
+ * it is embedded in '...'.
  */
 const LOG_EVENTS_SCRIPT = [
   'const fs = require("fs");',

@@ -5,13 +5,13 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { TaskHandoff } from '../src';
-import { cleanupTmp, cliEnv, requireBundle, startCli, tmpDir, waitFor } from './runtime/harness';
-import { FakeS3 } from './support/fake-s3';
-import { FakeStepFunctions } from './support/fake-sfn';
-import { awsError, runLocally } from './support/local-sfn';
-import { definitionOf, synth } from './support/template';
-import { STATES } from '../src/workflow/states';
+import { TaskHandoff } from '../../src';
+import { STATES } from '../../src/workflow/states';
+import { cleanupTmp, cliEnv, requireBundle, startCli, tmpDir, waitFor } from '../runtime/harness';
+import { FakeS3 } from '../support/fake-s3';
+import { FakeStepFunctions } from '../support/fake-sfn';
+import { awsError, runLocally } from '../support/local-sfn';
+import { definitionOf, synth } from '../support/template';
 
 const EXECUTIONS = 20;
 const BUCKET = 'job-bucket';
@@ -125,7 +125,7 @@ describe(`activity mode: ${EXECUTIONS} concurrent executions with crossed draws`
 
   test('a task nobody polls is bounded by the execution timeout, which the cleanup rule turns into a terminate', () => {
     // aws-local-stepfunctions cannot reproduce "the activity's timers have not started"; what bounds such a run is the
-    // execution-level TimeoutSeconds (TIMED_OUT), and test/cleanup.test.ts runs the cleanup for TIMED_OUT.
+    // execution-level TimeoutSeconds (TIMED_OUT), and test/workflow/cleanup.test.ts runs the cleanup for TIMED_OUT.
     expect(definition.TimeoutSeconds).toBe(3600 + 1800);
     synthesized.template.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: { detail: { status: ['ABORTED', 'TIMED_OUT', 'FAILED'] } },

@@ -1,11 +1,11 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { cleanupTmp, cliEnv, requireBundle, startCli, tmpDir } from './runtime/harness';
-import { FakeStepFunctions } from './support/fake-sfn';
-import { evaluate } from './support/iam';
-import { awsError, runLocally } from './support/local-sfn';
-import { definitionOf, resolveIntrinsics, synth } from './support/template';
-import { STATES } from '../src/workflow/states';
+import { STATES } from '../../src/workflow/states';
+import { cleanupTmp, cliEnv, requireBundle, startCli, tmpDir } from '../runtime/harness';
+import { FakeStepFunctions } from '../support/fake-sfn';
+import { evaluate } from '../support/iam';
+import { awsError, runLocally } from '../support/local-sfn';
+import { definitionOf, resolveIntrinsics, synth } from '../support/template';
 
 const EXECUTIONS = Number(process.env.SSP_TEST_EXECUTIONS ?? 50);
 const ROLE_ID = 'AROATESTROLEID'; // what resolveIntrinsics gives the instance role's RoleId

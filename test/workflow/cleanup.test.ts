@@ -1,7 +1,12 @@
+/**
+ * workflow/cleanup.ts: the cleanup of runs that end without their own cleanup path (stopped, timed out, failed in the
+ * service), run in the local ASL interpreter from the EventBridge event that starts it; the rule and the IAM.
+ */
 import { Match } from 'aws-cdk-lib/assertions';
-import { awsError, Handler, LocalRunResult, runLocally } from './support/local-sfn';
-import { definitionOf, synth } from './support/template';
-import { CLEANUP_STATES } from '../src/workflow/states';
+import { CLEANUP_RETRY_ATTEMPTS } from '../../src/workflow/cleanup';
+import { CLEANUP_STATES } from '../../src/workflow/states';
+import { awsError, Handler, LocalRunResult, runLocally } from '../support/local-sfn';
+import { definitionOf, synth } from '../support/template';
 
 /** The EventBridge event Step Functions sends when an execution changes status. */
 function statusEvent(status: string, name = 'exec-1') {
@@ -149,5 +154,13 @@ describe('cleanup of runs that end without their own cleanup path', () => {
         ]),
       },
     });
+  });
+});
+
+test('the rule keeps trying to start the cleanup for as long as EventBridge allows: 185 retries within 24 hours', () => {
+  const { template } = synth();
+  expect(CLEANUP_RETRY_ATTEMPTS).toBe(185);
+  template.hasResourceProperties('AWS::Events::Rule', {
+    Targets: [Match.objectLike({ RetryPolicy: { MaximumRetryAttempts: CLEANUP_RETRY_ATTEMPTS, MaximumEventAgeInSeconds: 86400 } })],
   });
 });

@@ -1,0 +1,115 @@
+/**
+ * parts/scripts: scriptsPath and scriptsPrefix. The deployment, its check, and the cdk-nag acknowledgements on
+ * aws-cdk-lib's shared BucketDeployment handler: only for what the handler does for this pipeline.
+ */
+import * as path from 'path';
+import { App, CfnElement, Lazy, Stack } from 'aws-cdk-lib';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as s3deploy from 'aws-cdk-lib/aws-s3-deployment';
+import { ShellScriptPipeline } from '../../src';
+import { Scripts } from '../../src/parts/scripts';
+import { nag, readable } from '../support/nag';
+import { cfn, expectRejected, lazySynth, synth, TEST_ENV } from '../support/template';
+
+const SCRIPTS = path.join(__dirname, '..', 'fixtures', 'scripts');
+
+const defaults = lazySynth({});
+
+describe('checks', () => {
+  test('accept a prefix outside pipeline/', () => {
+    expect(Scripts.problems({ scriptsPrefix: 'pipelines/' })).toEqual([]);
+  });
+
+  test('do not check values that are tokens', () => {
+    expect(Scripts.problems({ scriptsPrefix: Lazy.string({ produce: () => 'pipeline/' }) })).toEqual([]);
+  });
+
+  test("the construct fails when scriptsPrefix is 'pipeline/'", () => {
+    expectRejected({ scriptsPrefix: 'pipeline/' }, /'scriptsPrefix' must be a prefix of the job bucket outside 'pipeline\/'.*got 'pipeline\/'/);
+  });
+});
+
+describe('scriptsPath', () => {
+  test("uploads the folder under 'scripts/', never pruning or deleting what is in the bucket", () => {
+    const s = synth({ scriptsPath: SCRIPTS });
+    expect(s.pipeline.scriptsDeployment).toBeDefined();
+    s.template.resourceCountIs('Custom::CDKBucketDeployment', 1);
+    s.template.hasResourceProperties('Custom::CDKBucketDeployment', {
+      DestinationBucketName: cfn(s, s.pipeline.bucket.bucketName),
+      DestinationBucketKeyPrefix: 'scripts/',
+      Prune: false,
+      RetainOnDelete: true,
+    });
+  });
+
+  test('scriptsPrefix chooses where it goes', () => {
+    const s = synth({ scriptsPath: SCRIPTS, scriptsPrefix: 'tools/nightly/' });
+    s.template.hasResourceProperties('Custom::CDKBucketDeployment', {
+      DestinationBucketName: cfn(s, s.pipeline.bucket.bucketName),
+      DestinationBucketKeyPrefix: 'tools/nightly/',
+      Prune: false,
+      RetainOnDelete: true,
+    });
+  });
+
+  test('default: nothing is uploaded', () => {
+    defaults().template.resourceCountIs('Custom::CDKBucketDeployment', 0);
+    expect(defaults().pipeline.scriptsDeployment).toBeUndefined();
+  });
+});
+
+describe("cdk-nag on the BucketDeployment handler, a singleton the stack's deployments share", () => {
+  /** A stack with a pipeline that ships scripts, and whatever else `more` adds. */
+  function stackWith(more: (stack: Stack) => void = () => undefined, env: { account: string; region: string } | undefined = TEST_ENV): Stack {
+    const stack = new Stack(new App(), 'NagStack', { env });
+    new ShellScriptPipeline(stack, 'Nightly', { scriptsPath: SCRIPTS });
+    more(stack);
+    return stack;
+  }
+  const handlerFindings = (stack: Stack) => readable(nag(stack)).filter((f) => f.includes('/Custom::CDKBucketDeployment'));
+
+  test('the only deployment using the handler: its findings are all acknowledged (account and region known)', () => {
+    expect(readable(nag(stackWith()))).toEqual([]);
+  });
+
+  test('the only deployment using the handler: its findings are all acknowledged (environment-agnostic stack)', () => {
+    expect(readable(nag(stackWith(undefined, undefined)))).toEqual([]);
+  });
+
+  test("a user's own deployment shares the handler: its generic findings show, only the one naming the job bucket is acknowledged", () => {
+    let site!: s3.Bucket;
+    const stack = stackWith((s) => {
+      site = new s3.Bucket(s, 'Site', { enforceSSL: true, serverAccessLogsPrefix: 'logs/' });
+      new s3deploy.BucketDeployment(s, 'SiteFiles', { sources: [s3deploy.Source.asset(SCRIPTS)], destinationBucket: site });
+    });
+    const findings = handlerFindings(stack);
+    const siteId = stack.getLogicalId(site.node.defaultChild as CfnElement);
+    // The user's deployment is the user's to judge: the runtime, the managed policy, CDK's action groups, the asset bucket...
+    for (const rule of [
+      /^AwsSolutions-L1 at /,
+      /^AwsSolutions-IAM4\[Policy::arn:<AWS::Partition>:iam::aws:policy\/service-role\/AWSLambdaBasicExecutionRole\] at /,
+      /^AwsSolutions-IAM5\[Action::s3:List\*\] at /,
+      /^AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-111111111111-eu-west-1\/\*\] at /,
+      new RegExp(`^AwsSolutions-IAM5\\[Resource::<${siteId}\\.Arn>/\\*\\] at `),
+    ]) {
+      expect({ rule: rule.source, found: findings.some((f) => rule.test(f)) }).toEqual({ rule: rule.source, found: true });
+    }
+    // ...but the finding for this pipeline's own job bucket stays acknowledged.
+    expect(findings.filter((f) => f.includes('NightlyJobBucket'))).toEqual([]);
+    // And nothing of the pipeline's own is reported.
+    expect(readable(nag(stack)).filter((f) => f.includes('NagStack/Nightly/'))).toEqual([]);
+  });
+
+  test("a user's deployment with its own handler (other settings) leaves the pipeline's handler fully acknowledged", () => {
+    const stack = stackWith((s) => {
+      const site = new s3.Bucket(s, 'Site', { enforceSSL: true, serverAccessLogsPrefix: 'logs/' });
+      new s3deploy.BucketDeployment(s, 'SiteFiles', { sources: [s3deploy.Source.asset(SCRIPTS)], destinationBucket: site, memoryLimit: 512 });
+    });
+    const findings = handlerFindings(stack);
+    expect(findings.length).toBeGreaterThan(0);
+    // Every finding is on the user's handler (512 MiB), none on the pipeline's.
+    const pipelineHandler = stack.node.children.find((c) => c.node.id.startsWith('Custom::CDKBucketDeployment') && !c.node.id.includes('512'));
+    expect(pipelineHandler).toBeDefined();
+    expect(findings.filter((f) => f.includes(`/${pipelineHandler!.node.id}/`))).toEqual([]);
+  });
+});
