@@ -21,6 +21,10 @@ const project = new awscdk.AwsCdkConstructLibrary({
   // each of those folders gets a small tsconfig.json extending it, so editors and eslint find it (see below).
   tsconfigDevFile: 'tsconfig.dev.json',
 
+  // commit-and-tag-version 13 and its conventional-changelog dependencies want Node 22 (18 EBADENGINE warnings on
+  // every npm ci); 12.x does the same bump on Node 18+. Used only by `bump`/`release`.
+  bumpPackage: 'commit-and-tag-version@^12',
+
   // No GitHub workflows: nothing here can reach GitHub, and releases are cut by hand (see README "Releasing").
   github: false,
 
