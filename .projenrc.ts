@@ -47,6 +47,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
     'cdk-nag@^3',
     'asl-validator@^4',
     'aws-local-stepfunctions@^3',
+    // AWS-style IAM evaluation (identity and resource policies, condition keys) for the tests.
+    '@cloud-copilot/iam-simulate@^0.1.173',
   ],
 
   eslintOptions: {
