@@ -43,6 +43,10 @@ const project = new awscdk.AwsCdkConstructLibrary({
     'cdk-nag@^3',
     'asl-validator@^4',
     'aws-local-stepfunctions@^3',
+    // The integration test (test/integ.shell-script-pipeline.ts). The alpha follows aws-cdk-lib's version; the registry
+    // has no 2.257.0-alpha.0, and 2.245.0-alpha.0 (the newest there) declares aws-cdk-lib ^2.245.0, so it runs on our 2.257.0.
+    '@aws-cdk/integ-tests-alpha@2.245.0-alpha.0',
+    '@aws-cdk/integ-runner@^2.197.10',
   ],
 
   eslintOptions: {
