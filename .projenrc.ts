@@ -49,6 +49,10 @@ const project = new awscdk.AwsCdkConstructLibrary({
     'aws-local-stepfunctions@^3',
     // AWS-style IAM evaluation (identity and resource policies, condition keys) for the tests.
     '@cloud-copilot/iam-simulate@^0.1.173',
+    // The integration test (test/integ.shell-script-pipeline.ts). The alpha follows aws-cdk-lib's version; the registry
+    // has no 2.257.0-alpha.0, and 2.245.0-alpha.0 (the newest there) declares aws-cdk-lib ^2.245.0, so it runs on our 2.257.0.
+    '@aws-cdk/integ-tests-alpha@2.245.0-alpha.0',
+    '@aws-cdk/integ-runner@^2.197.10',
   ],
 
   eslintOptions: {
@@ -65,7 +69,15 @@ const project = new awscdk.AwsCdkConstructLibrary({
       testTimeout: 60_000,
     },
   },
-  gitignore: ['cdk.out', 'example/cdk.out', 'dist/codeonly', '.bench'],
+  gitignore: [
+    'cdk.out',
+    'example/cdk.out',
+    'dist/codeonly',
+    '.bench',
+    // Integ snapshots are committed without asset bodies (CDK convention); integ-runner's scratch output is not committed.
+    'test/**/*.snapshot/**/asset.*',
+    'test/cdk-integ.out.*',
+  ],
 });
 
 // The jsii tools print a large Node 20 end-of-life banner on every call; Node 20 is what this machine has.
@@ -150,6 +162,32 @@ project.addTask('example', {
 
 // The npm package ships lib/, the runtime bundle in assets/ and the docs; not the CI, example or bench code.
 for (const dir of ['/.ci/', '/example/', '/bench/']) project.addPackageIgnore(dir);
+
+// ---- Integration test on a real account (test/integ.shell-script-pipeline.ts, README "Integration test on a real account")
+// integ-runner compares only the test stack's template with the committed snapshot, with asset hashes replaced by
+// placeholders, so a change to the runtime bundle alone does not make the snapshot stale; any template change does.
+// ts-node only runs the app: type-checking it is tsc's job (test/tsconfig.json), and skipping it saves about 25 s.
+const integEnv = { TS_NODE_TRANSPILE_ONLY: '1' };
+const integRunner = 'integ-runner --language typescript';
+const integSnapshotCheck = project.addTask('integ:snapshot-check', {
+  description: 'Offline: synthesize the integration test and fail if its stack differs from the committed snapshot (asset hashes ignored)',
+  env: integEnv,
+  steps: [{ spawn: project.bundler.bundleTask.name }, { exec: integRunner }],
+});
+project.addTask('integ:snapshot-update', {
+  description: 'Offline: rewrite the committed integration test snapshot after an intended change (deploys nothing)',
+  env: integEnv,
+  steps: [{ spawn: project.bundler.bundleTask.name }, { exec: `${integRunner} --update-on-failed --dry-run` }],
+});
+project.addTask('integ:deploy', {
+  description:
+    'Needs AWS credentials: deploy the integration test (us-east-1 unless --parallel-regions <region>), run every case, print the outputs, destroy',
+  env: integEnv,
+  receiveArgs: true,
+  // --force deploys even when the snapshot is current; -vv prints the deployment, including the BootPhases output.
+  steps: [{ spawn: project.bundler.bundleTask.name }, { exec: `${integRunner} --update-on-failed --force -vv`, receiveArgs: true }],
+});
+testTask.spawn(integSnapshotCheck);
 
 project.addTask('bench', {
   description: 'Print size and speed figures (synth time, template size, runtime bundle size, heartbeat overhead)',
