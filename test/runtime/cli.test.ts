@@ -6,6 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { BUNDLE, cleanupTmp, cliEnv, requireBundle, runCli, tmpDir } from './harness';
 import { CLI_EXIT } from '../../src/protocol';
+import * as runtime from '../../src/runtime';
 import { FakeStepFunctions } from '../support/fake-sfn';
 
 let sfn: FakeStepFunctions;
@@ -77,3 +78,9 @@ test('require()d, the bundle exports the library API and runs nothing', () => {
   expect(res.stderr).not.toContain('[heartbeat]');
 });
 
+test('the bundle exports the API of src/runtime (index.ts), plus main and USAGE', () => {
+  const script = `process.stdout.write(JSON.stringify(Object.keys(require(${JSON.stringify(BUNDLE)})).sort()))`;
+  const res = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20_000 });
+  expect(res.status).toBe(0);
+  expect(JSON.parse(res.stdout)).toEqual([...Object.keys(runtime), 'main', 'USAGE'].sort());
+});

@@ -4,7 +4,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { cleanupTmp, tmpDir } from './harness';
-import { checkJobEnv, parseTaskDocument, readTaskDocument, TaskDocumentError } from '../../src/runtime';
+import * as protocol from '../../src/protocol';
+import { checkJobEnv, ENV_NAME_PATTERN, parseTaskDocument, readTaskDocument, TaskDocumentError } from '../../src/runtime';
 
 afterAll(() => cleanupTmp());
 
@@ -95,4 +96,8 @@ describe('checkJobEnv', () => {
     expect(checkJobEnv(env)).toEqual(problem);
   });
 
+  test('the name pattern is the protocol\'s (one regex for the workflow, the construct and the runtime)', () => {
+    expect(ENV_NAME_PATTERN).toBe(protocol.ENV_NAME_PATTERN);
+    expect(checkJobEnv({ 'NO-DASH': 'x' })!.message).toContain(protocol.ENV_NAME_PATTERN.source);
+  });
 });
