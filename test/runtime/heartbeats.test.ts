@@ -1,13 +1,15 @@
 /**
- * Keeping the token alive (src/runtime/heartbeats.ts): what the bundled runtime does when its heartbeats tell it the
- * task is lost.
+ * Keeping the token alive (src/runtime/heartbeats.ts): the heartbeat interval, and what the bundled runtime does when
+ * its heartbeats tell it the task is lost.
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import {
-  cleanupTmp, cliEnv, finalCalls, killLeftovers, longJob, processGone, readJobPids, requireBundle, startCli, tmpDir, waitFor, writeTask,
+  cleanupTmp, cliEnv, finalCalls, killLeftovers, longJob, processGone, readJobPids, requireBundle, runCli, startCli, tmpDir, waitFor,
+  writeScript, writeTask,
 } from './harness';
-import { CLI_EXIT } from '../../src/protocol';
+import { CLI_EXIT, ENV } from '../../src/protocol';
+import { defaultHeartbeatIntervalMs } from '../../src/runtime';
 import { FakeStepFunctions } from '../support/fake-sfn';
 
 let sfn: FakeStepFunctions;
@@ -26,6 +28,41 @@ afterEach(() => {
 afterAll(async () => {
   await sfn.dispose();
   cleanupTmp();
+});
+
+describe('the heartbeat interval', () => {
+  test('by default a third of HeartbeatSeconds, at least 200 ms', () => {
+    expect(defaultHeartbeatIntervalMs(3, {})).toBe(1_000);
+    expect(defaultHeartbeatIntervalMs(300, {})).toBe(100_000);
+    expect(defaultHeartbeatIntervalMs(1.5, {})).toBe(500);
+    expect(defaultHeartbeatIntervalMs(0.3, {})).toBe(200);
+  });
+
+  test('SSP_HEARTBEAT_INTERVAL_MS overrides it when it is a positive number', () => {
+    expect(defaultHeartbeatIntervalMs(300, { [ENV.HEARTBEAT_INTERVAL_MS]: '250' })).toBe(250);
+    for (const ignored of ['', '0', '-5', 'soon']) {
+      expect(defaultHeartbeatIntervalMs(3, { [ENV.HEARTBEAT_INTERVAL_MS]: ignored })).toBe(1_000);
+    }
+  });
+
+  test('end to end, with no override: the heartbeats after the claiming one come about HeartbeatSeconds / 3 apart', async () => {
+    const dir = tmpDir();
+    // The fake times the token out like Step Functions would if no heartbeat came within 3 s.
+    const token = sfn.addToken(undefined, { heartbeatSeconds: 3 });
+    const res = await runCli(['run', '--task-file', writeTask(dir, token, { heartbeatSeconds: 3 }), '--', 'sleep', '2.6'],
+      cliEnv(sfn.url, { [ENV.HEARTBEAT_INTERVAL_MS]: undefined }));
+
+    expect(res.code).toBe(CLI_EXIT.OK);
+    expect(sfn.finalsFor(token).map((f) => f.action)).toEqual(['SendTaskSuccess']);
+    // The claiming heartbeat, then one at about 1 s and one at about 2 s into the job.
+    const beats = sfn.callsFor('SendTaskHeartbeat', token).map((c) => c.time);
+    expect(beats.length).toBeGreaterThanOrEqual(3);
+    const gaps = beats.slice(1).map((t, i) => t - beats[i]);
+    for (const gap of gaps) {
+      expect(gap).toBeGreaterThanOrEqual(950);
+      expect(gap).toBeLessThan(1_400);
+    }
+  });
 });
 
 describe('a lost task', () => {
@@ -54,6 +91,32 @@ describe('a lost task', () => {
     expect(pids.every(processGone)).toBe(true);
     expect(finalCalls(sfn, token)).toHaveLength(0);
     expect(res.stdout).not.toContain('finished');
+  });
+
+  test('the job is stopped with SIGTERM first: its own TERM trap runs before anything is killed', async () => {
+    const dir = tmpDir();
+    const token = sfn.addToken();
+    const marker = path.join(dir, 'trapped');
+    const ready = path.join(dir, 'ready');
+    const script = writeScript(dir, [
+      `trap 'echo trapped > "${marker}"; exit 143' TERM`,
+      'sleep 30 &',
+      `touch "${ready}"`,
+      'wait',
+      'echo finished',
+    ].join('\n'));
+    const cli = startCli(['run', '--task-file', writeTask(dir, token, { heartbeatSeconds: 5 }), '--', 'bash', script],
+      cliEnv(sfn.url, { SSP_HEARTBEAT_INTERVAL_MS: '300' }));
+    await waitFor(() => fs.existsSync(ready), 'the job to start');
+    sfn.timeOutToken(token);
+    const res = await cli.done;
+
+    expect(res.code).toBe(CLI_EXIT.LOST);
+    expect(fs.readFileSync(marker, 'utf8')).toBe('trapped\n');
+    // It stopped on SIGTERM: the runtime never had to SIGKILL the group.
+    expect(res.stderr).not.toContain('SIGKILL');
+    expect(res.stdout).not.toContain('finished');
+    expect(finalCalls(sfn, token)).toHaveLength(0);
   });
 
   test('InvalidToken on a heartbeat (fault injection) is also lost', async () => {

@@ -133,6 +133,20 @@ test('non-zero exit: Job.NonZeroExit with the exit code and the last OUTPUT_TAIL
   expect(res.stdout).toContain('HEAD-MARKER');
 });
 
+test('exit 1: Job.NonZeroExit naming exit code 1 (the job\'s code, not the runtime\'s own exit 1)', async () => {
+  const dir = tmpDir();
+  const token = sfn.addToken();
+  const res = await runCli(['run', '--task-file', writeTask(dir, token), '--', 'bash', writeScript(dir, 'echo failing\nexit 1')], cliEnv(sfn.url));
+
+  expect(res.code).toBe(CLI_EXIT.JOB_FAILED);
+  expect(finalCalls(sfn, token)).toHaveLength(1);
+  const [final] = sfn.finalsFor(token);
+  expect(final.action).toBe('SendTaskFailure');
+  expect(final.error).toBe('Job.NonZeroExit');
+  expect(JSON.parse(final.cause!)).toEqual({ exitCode: 1, durationSeconds: expect.any(Number), outputTail: 'failing\n' });
+  expect(res.stderr).toContain('the job exited with code 1\n');
+});
+
 test('killed by a signal: Job.Killed with the signal name', async () => {
   const dir = tmpDir();
   const token = sfn.addToken();
