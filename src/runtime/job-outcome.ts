@@ -8,7 +8,7 @@ import type { TaskReporter } from './reporter';
 import type { SpotNotice } from './spot-watcher';
 import { fitCause } from './text';
 import { describeError, errorMessage } from './util';
-import { CLI_EXIT, ENV, JOB_ERRORS } from '../protocol';
+import { CLI_EXIT, ENV, JOB_ERRORS, OUTPUT_STAGING_FAILED_EXIT } from '../protocol';
 
 /**
  * Error name reported when the job exited 0 but its result cannot be returned: the result file is not valid JSON,
@@ -116,7 +116,8 @@ export async function reportJobEnd(
   }
   const code = end.code ?? -1;
   if (code !== 0) {
-    log(`the job exited with code ${code}`);
+    const note = code === OUTPUT_STAGING_FAILED_EXIT ? ' (the exit status the bootstrap gives a job whose output could not be staged out)' : '';
+    log(`the job exited with code ${code}${note}`);
     const cause = fitCause({ exitCode: code, durationSeconds, outputTail });
     return { ...(await reportFailure(reporter, JOB_ERRORS.NON_ZERO_EXIT, cause, log)), jobExitCode: code };
   }

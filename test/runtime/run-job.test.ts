@@ -8,7 +8,7 @@ import { PassThrough } from 'stream';
 import {
   cleanupTmp, cliEnv, FAST_RETRY, finalCalls, logCapture, offlineAwsEnv, requireBundle, runCli, tmpDir, useProcessEnv, writeScript, writeTask,
 } from './harness';
-import { CLI_EXIT, JOB_ERRORS, OUTPUT_TAIL_BYTES } from '../../src/protocol';
+import { CLI_EXIT, JOB_ERRORS, OUTPUT_STAGING_FAILED_EXIT, OUTPUT_TAIL_BYTES } from '../../src/protocol';
 import { runJob, TaskReporter } from '../../src/runtime';
 import { FakeStepFunctions } from '../support/fake-sfn';
 
@@ -145,6 +145,18 @@ test('exit 1: Job.NonZeroExit naming exit code 1 (the job\'s code, not the runti
   expect(final.error).toBe('Job.NonZeroExit');
   expect(JSON.parse(final.cause!)).toEqual({ exitCode: 1, durationSeconds: expect.any(Number), outputTail: 'failing\n' });
   expect(res.stderr).toContain('the job exited with code 1\n');
+});
+
+test('exit 97 (output staging failed) is a Job.NonZeroExit too, and the log says what 97 means', async () => {
+  const dir = tmpDir();
+  const token = sfn.addToken();
+  const res = await runCli(['run', '--task-file', writeTask(dir, token), '--', 'bash', '-c', `exit ${OUTPUT_STAGING_FAILED_EXIT}`], cliEnv(sfn.url));
+
+  expect(res.code).toBe(CLI_EXIT.JOB_FAILED);
+  const [final] = sfn.finalsFor(token);
+  expect(final.error).toBe(JOB_ERRORS.NON_ZERO_EXIT);
+  expect(JSON.parse(final.cause!).exitCode).toBe(97);
+  expect(res.stderr).toContain('the job exited with code 97 (the exit status the bootstrap gives a job whose output could not be staged out)');
 });
 
 test('killed by a signal: Job.Killed with the signal name', async () => {
