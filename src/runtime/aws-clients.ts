@@ -3,6 +3,7 @@
  * own retry loop (./retry) decides what is retried. Region, credentials and endpoints come from the standard chain
  * (`AWS_REGION`, `AWS_ENDPOINT_URL_SFN`, `AWS_ENDPOINT_URL_S3`, ...).
  */
+import './sdk-warnings';
 // The SDK is bundled into the runtime asset by esbuild, so it is (correctly) only a devDependency of the library.
 // eslint-disable-next-line import/no-extraneous-dependencies
 import { S3Client } from '@aws-sdk/client-s3';

@@ -4,6 +4,8 @@
  *
  * Executed, it runs the CLI (see {@link USAGE}); `require()`d, it only exports the library API of `./index`.
  */
+// First: the AWS SDK's Node.js version warning is filtered before anything can create a client.
+import './sdk-warnings';
 import { DEFAULT_ACTIVITY_POLL_TIMEOUT_MS, DEFAULT_ACTIVITY_WAIT_SECONDS, DEFAULT_HANDOFF_INTERVAL_MS } from './activity-claim';
 import { claimActivityCommand } from './commands/claim-activity';
 import { UsageError } from './commands/command';
