@@ -151,3 +151,19 @@ export const MAX_ERROR_CHARS = 256;
 export const MAX_USER_INPUT_BYTES = 16_384;
 /** How much of the job's combined output the runtime keeps for the result (bytes). */
 export const OUTPUT_TAIL_BYTES = 4_096;
+
+/**
+ * Names the execution input's and the task document's `env` may set: valid environment variable names. The workflow
+ * (and the construct's schedule validation) rejects other names before launch; the runtime checks again before it
+ * starts the job (`Job.InvalidEnv`).
+ */
+export const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Most strings the execution input's `args` (and so the task document's) may hold. */
+export const MAX_ARGS = 1000;
+
+/**
+ * Exit status of the job when it succeeded but its `$SSP_OUTPUT_DIR` could not be copied to the bucket (staging out).
+ * The runtime reports it like any non-zero exit: `Job.NonZeroExit`, cause `exitCode: 97`.
+ */
+export const OUTPUT_STAGING_FAILED_EXIT = 97;
