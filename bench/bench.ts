@@ -16,11 +16,9 @@ import * as zlib from 'zlib';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { ShellScriptPipeline } from '../src';
-import { offlineAwsEnv } from '../test/runtime/harness';
+import { BUNDLE, offlineAwsEnv } from '../test/runtime/harness';
 import { FakeStepFunctions } from '../test/support/fake-sfn';
 import { definitionOf } from '../test/support/template';
-
-const BUNDLE = path.join(__dirname, '..', 'assets', 'heartbeat', 'cli', 'heartbeat.js');
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
