@@ -70,6 +70,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
     },
   },
   gitignore: [
+    // jsii-rosetta's translation tablet, rebuilt by rosetta:extract in every package run.
+    '.jsii.tabl.json',
     'cdk.out',
     'example/cdk.out',
     'dist/codeonly',
@@ -137,11 +139,20 @@ project.eslint!.addRules({
 // PyPI and Maven Central are unreachable from the build machines, so packaging builds the npm tarball
 // and then proves the Python and Java bindings generate (and the Python byte-compiles).
 // package:python and package:java stay defined for a release machine that can reach those registries.
+// Snippets compile against rosetta/*.ts-fixture: `default` puts a docstring example inside a stack's constructor,
+// `app` takes a whole app with its own imports (the README quick start).
+project.addTask('rosetta:extract', {
+  description: 'Compile and translate the README and docstring snippets (jsii-rosetta extract --strict)',
+  steps: [{ exec: 'jsii-rosetta extract --strict' }],
+});
 const bindingsCheck = project.addTask('package:bindings-codeonly', {
   description: 'Generate Python and Java binding sources with jsii-pacmak --code-only and byte-compile the Python',
   steps: [
     { exec: 'rm -rf dist/codeonly' },
-    { exec: 'jsii-pacmak --code-only --target python --target java -o dist/codeonly' },
+    // Translate every README and docstring snippet first (strict: a snippet that does not compile fails the build),
+    // so the Python and Java READMEs and docstrings show Python and Java, not TypeScript.
+    { spawn: 'rosetta:extract' },
+    { exec: 'jsii-pacmak --code-only --rosetta-tablet .jsii.tabl.json --target python --target java -o dist/codeonly' },
     { exec: 'python3 -m compileall -q dist/codeonly/python/src' },
   ],
 });
@@ -161,7 +172,7 @@ project.addTask('example', {
 });
 
 // The npm package ships lib/, the runtime bundle in assets/ and the docs; not the CI, example or bench code.
-for (const dir of ['/.ci/', '/example/', '/bench/']) project.addPackageIgnore(dir);
+for (const dir of ['/.ci/', '/example/', '/bench/', '/rosetta/']) project.addPackageIgnore(dir);
 
 // ---- Integration test on a real account (test/integ.shell-script-pipeline.ts, README "Integration test on a real account")
 // integ-runner compares only the test stack's template with the committed snapshot, with asset hashes replaced by
