@@ -145,13 +145,20 @@ project.addTask('rosetta:extract', {
   description: 'Compile and translate the README and docstring snippets (jsii-rosetta extract --strict)',
   steps: [{ exec: 'jsii-rosetta extract --strict' }],
 });
+// After compile (and docgen), so the tests can check the README's generated Python and Java quick starts.
+project.postCompileTask.spawn(project.tasks.tryFind('rosetta:extract')!);
+project.addTask('readme:quickstarts', {
+  description: "Rewrite the README's Python and Java quick starts from the rosetta tablet",
+  steps: [{ spawn: 'rosetta:extract' }, { exec: 'ts-node --project projenrc/tsconfig.json projenrc/quickstarts.ts' }],
+});
 const bindingsCheck = project.addTask('package:bindings-codeonly', {
   description: 'Generate Python and Java binding sources with jsii-pacmak --code-only and byte-compile the Python',
   steps: [
     { exec: 'rm -rf dist/codeonly' },
     // Translate every README and docstring snippet first (strict: a snippet that does not compile fails the build),
     // so the Python and Java READMEs and docstrings show Python and Java, not TypeScript.
-    { spawn: 'rosetta:extract' },
+    // The tablet comes from post-compile; a package run on its own makes it.
+    { exec: 'test -f .jsii.tabl.json || jsii-rosetta extract --strict' },
     { exec: 'jsii-pacmak --code-only --rosetta-tablet .jsii.tabl.json --target python --target java -o dist/codeonly' },
     { exec: 'python3 -m compileall -q dist/codeonly/python/src' },
   ],
