@@ -40,7 +40,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
 
   // The job-side runtime (src/runtime) is bundled with esbuild into assets/ and shipped as a CDK asset.
   // It is not part of the jsii API, so jsii never compiles it and @aws-sdk/client-sfn stays a devDependency.
-  excludeTypescript: ['src/runtime/**'],
+  excludeTypescript: ['src/runtime/**', 'src/local/**'],
   devDeps: [
     '@aws-sdk/client-sfn@^3',
     '@aws-sdk/client-s3@^3',
@@ -109,7 +109,7 @@ project.tsconfigDev.file.addOverride('include', ['src/**/*.ts', 'test/**/*.ts', 
 
 // Editors (TypeScript 6 tsserver) and eslint's project service take the nearest tsconfig.json, so each folder
 // outside the jsii build gets one that extends the root tsconfig.dev.json.
-for (const dir of ['test', 'src/runtime', 'example', 'bench']) {
+for (const dir of ['test', 'src/runtime', 'src/local', 'example', 'bench']) {
   const up = dir.split('/').map(() => '..').join('/');
   new JsonFile(project, `${dir}/tsconfig.json`, {
     obj: {
@@ -130,8 +130,9 @@ project.eslint!.addRules({
     {
       zones: [
         { target: './src/runtime', from: './src', except: ['./runtime', './protocol'], message: 'The runtime may import only src/protocol.' },
+        { target: './src/local', from: './src', except: ['./local', './protocol'], message: 'The local runner is bundled on its own; it may import only src/protocol.' },
         { target: './src/protocol', from: './src', except: ['./protocol'], message: 'src/protocol is shared by construct and runtime and imports nothing of ours.' },
-        { target: ['./src/*.ts', './src/!(runtime)/**'], from: './src/runtime', message: 'Construct code must not import the runtime; it ships as a bundled asset.' },
+        { target: ['./src/*.ts', './src/!(runtime|local)/**'], from: ['./src/runtime', './src/local'], message: 'Construct code must not import the runtime; it ships as a bundled asset.' },
       ],
     },
   ],
@@ -150,6 +151,10 @@ project.postCompileTask.spawn(project.tasks.tryFind('rosetta:extract')!);
 project.addTask('readme:quickstarts', {
   description: "Rewrite the README's Python and Java quick starts from the rosetta tablet",
   steps: [{ spawn: 'rosetta:extract' }, { exec: 'ts-node --project projenrc/tsconfig.json projenrc/quickstarts.ts' }],
+});
+project.addTask('readme:diagram', {
+  description: "Redraw the README's workflow diagram from the synthesized definitions",
+  steps: [{ exec: 'ts-node --project test/tsconfig.json test/docs/diagram.ts' }],
 });
 const bindingsCheck = project.addTask('package:bindings-codeonly', {
   description: 'Generate Python and Java binding sources with jsii-pacmak --code-only and byte-compile the Python',
