@@ -55,6 +55,9 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '@aws-cdk/integ-runner@^2.197.10',
   ],
 
+  // The bundles (assets/) are built once per build, by the test task, which needs them (see below).
+  bundlerOptions: { runBundleTask: javascript.RunBundleTask.MANUAL },
+
   eslintOptions: {
     dirs: ['src'],
     devdirs: ['test', 'example', 'bench'],
@@ -64,6 +67,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
     passWithNoTests: false,
     updateSnapshot: javascript.UpdateSnapshot.NEVER,
     jestConfig: {
+      // A one-screen coverage summary in the log (text-summary), the full report in coverage/ (lcov, cobertura).
+      coverageReporters: ['json', 'lcov', 'clover', 'cobertura', 'text-summary'],
       // aws-local-stepfunctions 3 wants Node 22 (Promise.withResolvers); Node 20 gets a polyfill.
       setupFiles: ['<rootDir>/test/support/setup-polyfills.ts'],
       testTimeout: 60_000,
@@ -100,9 +105,13 @@ project.bundler.addBundle('src/runtime/cli.ts', {
   externals: ['aws-crt'],
 });
 
-// Tests run the bundled runtime as a real child process, so the test task builds it first.
+// Tests run the bundled runtime as a real child process, so the test task builds it first: the only bundle step
+// of a build. The npm package must carry the bundles, so packaging refuses to run without them.
 const testTask = project.tasks.tryFind('test')!;
 testTask.prependSpawn(project.bundler.bundleTask);
+project.tasks.tryFind('package:js')!.prependExec(
+  'test -f assets/runtime/cli/heartbeat.js || { echo "assets/ has no runtime bundle: run npx projen bundle (or the whole build) first" >&2; exit 1; }',
+);
 
 // projen's dev config includes '**/*.ts' from its folder; at the root that would type-check lib/ and cdk.out too.
 project.tsconfigDev.file.addOverride('include', ['src/**/*.ts', 'test/**/*.ts', 'example/**/*.ts', 'bench/**/*.ts', 'projenrc/**/*.ts', '.projenrc.ts']);
