@@ -47,7 +47,7 @@ const describeState = (name: string, s: any) => `  - ${name} [${s.Type}]${s.Reso
 
 const lines = [
   `Synthesized stack '${stack.stackName}' (no AWS account needed).`,
-  `CloudFormation template: ${path.relative(process.cwd(), templatePath)} (${fs.statSync(templatePath).size} bytes)`,
+  `CloudFormation template: ${path.relative(process.cwd(), templatePath)} (${fs.statSync(templatePath).size} bytes pretty-printed, as cdk synth writes it; npm run bench gives the compact size)`,
   `Assets (heartbeat runtime): ${path.relative(process.cwd(), assembly.directory)}/asset.*`,
   '',
   `Resources (${Object.keys(template.Resources).length}):`,
