@@ -6,7 +6,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { acknowledge, NagAcknowledgement, wildcardResource } from '../nag';
 import { INSTANCE_TAGS, OWNER_TAG, RESERVED_PREFIX, RUNS_PREFIX } from '../protocol';
-import type { ShellScriptPipelineProps } from '../shell-script-pipeline';
+import type { ShellScriptPipelineProps } from '../shell-script-pipeline-props';
 import { Network } from './network';
 import { LaunchSpec, LaunchValues } from '../workflow/launch';
 
