@@ -61,6 +61,16 @@ export interface ShellScriptPipelineProps {
   readonly rootVolumeSize?: Size;
 
   /**
+   * The customer managed KMS key that encrypts the job instances' root volume. The state machine role (which calls
+   * RunInstances) gets the KMS permissions EBS needs for it; a key in another account must allow that role in its key
+   * policy. Pass the key, not an alias. If the account's default EBS encryption uses a customer managed key, pass that
+   * key here: without permissions on it, launches fail.
+   *
+   * @default - encrypted with the account's default key for EBS encryption (the AWS managed key unless changed)
+   */
+  readonly volumeKey?: kms.IKey;
+
+  /**
    * An existing VPC to launch the job instances in. Mutually exclusive with `vpcCidr` and `maxAzs`.
    * The selected subnets need a route to S3 and Step Functions (an internet gateway with
    * `assignPublicIp`, a NAT gateway, or VPC endpoints).

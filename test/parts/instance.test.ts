@@ -1,21 +1,19 @@
 /**
  * parts/instance: the instance role and profile, and how an instance is launched (instanceType, machineImage,
- * rootDeviceName, rootVolumeSize), with the IAM RunInstances needs, and the checks. (Spot: instance-spot.test.ts.)
+ * rootDeviceName, rootVolumeSize, volumeKey), with the IAM RunInstances needs, and the checks. (Spot: instance-spot.test.ts.)
  */
-import { CfnParameter, Lazy, Size, Token } from 'aws-cdk-lib';
+import { CfnElement, CfnParameter, Lazy, Size, Stack, Token } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import { Instance, InstanceProps } from '../../src/parts/instance';
 import { STATES } from '../../src/workflow/states';
-import { awsError, runLocally } from '../support/local-sfn';
-import { ec2Arn, hasAction, roleStatements, Statement } from '../support/policies';
-import { attemptHandlers, fails, instanceFor, ok } from '../support/run-handlers';
+import { nag, readable } from '../support/nag';
+import { allStatements, ec2Arn, hasAction, roleStatements, Statement } from '../support/policies';
 import {
   expectRejected,
   launchParameters,
   resolveIntrinsics,
-  runDefinition,
-  runDefinitionOf,
   runMachineId,
   synth,
   Synthesized,
@@ -295,5 +293,74 @@ describe('machineImage', () => {
       .flatMap((st) => st.Resource)
       .filter((r) => r.includes(':image/'));
     expect(resources).toEqual([`arn:aws:ec2:${TEST_ENV.region}::image/ami-1234567890abcdef0`]);
+  });
+});
+
+describe('volumeKey', () => {
+  let s: Synthesized;
+  let key: kms.Key;
+  beforeAll(() => {
+    s = synth({}, (stack) => {
+      key = new kms.Key(stack, 'VolumeKey', { enableKeyRotation: true });
+      return { volumeKey: key };
+    });
+  });
+
+  test('the root volume is encrypted with that key', () => {
+    expect(launchParameters(s).BlockDeviceMappings).toEqual([
+      { DeviceName: '/dev/xvda', Ebs: { Encrypted: true, DeleteOnTermination: true, VolumeType: 'gp3', KmsKeyId: value(s, key.keyArn) } },
+    ]);
+  });
+
+  test('every launch uses it, Spot and On-Demand', () => {
+    let spotKey!: kms.Key;
+    const spot = synth({ maxAttempts: 2, spot: {} }, (stack) => ({ volumeKey: (spotKey = new kms.Key(stack, 'VolumeKey')) }));
+    for (const state of [STATES.LAUNCH, STATES.LAUNCH_SPOT]) {
+      expect({ state, ebs: launchParameters(spot, state).BlockDeviceMappings[0].Ebs }).toEqual({
+        state,
+        ebs: expect.objectContaining({ Encrypted: true, KmsKeyId: value(spot, spotKey.keyArn) }),
+      });
+    }
+  });
+
+  test('the state machine role, which calls RunInstances, gets the KMS permissions EBS needs on that key', () => {
+    const keyArn = value(s, key.keyArn);
+    expect(roleStatements(s, s.pipeline.stateMachine.role).filter((st) => st.Resource.includes(keyArn))).toEqual([
+      { Effect: 'Allow', Action: ['kms:CreateGrant'], Resource: [keyArn], Condition: { Bool: { 'kms:GrantIsForAWSResource': true } } },
+      {
+        Effect: 'Allow',
+        Action: ['kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'],
+        Resource: [keyArn],
+      },
+    ]);
+  });
+
+  test('and nowhere else: no other policy names the key, and its key policy is what it was', () => {
+    const keyArn = value(s, key.keyArn);
+    const everywhere = allStatements(s).filter((st) => st.Resource.includes(keyArn) || JSON.stringify(st).includes(keyArn));
+    expect(everywhere).toHaveLength(2);
+    for (const role of [s.pipeline.instanceRole, s.pipeline.cleanupStateMachine.role]) {
+      expect(roleStatements(s, role).filter((st) => JSON.stringify(st).includes(keyArn))).toEqual([]);
+    }
+    // The same key in a stack without the pipeline has the same key policy.
+    const alone = testStack();
+    const untouched = new kms.Key(alone, 'VolumeKey', { enableKeyRotation: true });
+    const policyOf = (stack: Stack, k: kms.Key) =>
+      Template.fromStack(stack).toJSON().Resources[stack.getLogicalId(k.node.defaultChild as CfnElement)].Properties.KeyPolicy;
+    expect(policyOf(s.stack, key)).toEqual(policyOf(alone, untouched));
+  });
+
+  test('default: no KmsKeyId, and no KMS permission on the state machine role', () => {
+    const d = synth();
+    expect(launchParameters(d).BlockDeviceMappings[0].Ebs.KmsKeyId).toBeUndefined();
+    expect(roleStatements(d, d.pipeline.stateMachine.role).filter((st) => st.Action.some((a) => a.startsWith('kms:')))).toEqual([]);
+  });
+
+  test('the construct fails when volumeKey is an alias', () => {
+    expectRejected((stack) => ({ volumeKey: kms.Alias.fromAliasName(stack, 'EbsAlias', 'alias/ebs') }), /'volumeKey' must be a key .*not an alias/);
+  });
+
+  test('cdk-nag: no unacknowledged findings on the pipeline', () => {
+    expect(readable(nag(s.stack)).filter((f) => f.includes('/Nightly/'))).toEqual([]);
   });
 });
