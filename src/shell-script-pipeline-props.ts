@@ -7,6 +7,8 @@ import type { TaskHandoff } from './parts/handoff';
 import type { SpotOptions } from './parts/instance';
 import type { PipelineSchedule } from './parts/schedule';
 import type { StagingOptions } from './parts/staging';
+// For the {@link} below only (a type import: no module cycle at run time).
+import type { ShellScriptPipeline } from './shell-script-pipeline';
 
 /**
  * Properties of a {@link ShellScriptPipeline}.
