@@ -1,4 +1,5 @@
-export * from './shell-script-pipeline';
+export { ShellScriptPipeline } from './shell-script-pipeline';
+export type { ShellScriptPipelineProps } from './shell-script-pipeline-props';
 export type { SpotOptions } from './parts/instance';
 export { TaskHandoff } from './parts/handoff';
 export type { JobInput, PipelineSchedule } from './parts/schedule';

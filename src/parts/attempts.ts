@@ -1,6 +1,6 @@
 import { Annotations, Duration, Token } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
-import type { ShellScriptPipelineProps } from '../shell-script-pipeline';
+import type { ShellScriptPipelineProps } from '../shell-script-pipeline-props';
 
 /** The props this part owns. */
 export type AttemptsProps = Pick<ShellScriptPipelineProps, 'jobTimeout' | 'heartbeatTimeout' | 'maxAttempts' | 'retryDelay'>;

@@ -6,7 +6,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { acknowledge, NagAcknowledgement, wildcardResource } from '../nag';
 import { INSTANCE_TAGS, OWNER_TAG, RESERVED_PREFIX, RUNS_PREFIX } from '../protocol';
-import type { ShellScriptPipelineProps } from '../shell-script-pipeline';
+import type { ShellScriptPipelineProps } from '../shell-script-pipeline-props';
 import { Network } from './network';
 import { LaunchSpec, LaunchValues } from '../workflow/launch';
 
@@ -30,7 +30,7 @@ export interface SpotOptions {
 }
 
 /** The props this part owns. */
-export type InstanceProps = Pick<ShellScriptPipelineProps, 'instanceType' | 'machineImage' | 'rootDeviceName' | 'rootVolumeSize' | 'spot'>;
+export type InstanceProps = Pick<ShellScriptPipelineProps, 'instanceType' | 'machineImage' | 'rootDeviceName' | 'rootVolumeSize' | 'spot' | 'volumeKey'>;
 
 /** What the instance needs from the rest of the pipeline. */
 export interface InstanceContext {
@@ -79,6 +79,11 @@ export class Instance {
     }
     if (image.osType !== ec2.OperatingSystemType.LINUX) {
       problems.push("'machineImage' must be a Linux image: the bootstrap is a bash script");
+    }
+    // A policy on an alias ARN applies to the alias, not to its key
+    // (https://docs.aws.amazon.com/kms/latest/developerguide/alias-authorization.html), so the launch could not use it.
+    if (props.volumeKey !== undefined && 'aliasName' in props.volumeKey) {
+      problems.push("'volumeKey' must be a key (kms.Key, or Key.fromKeyArn), not an alias: IAM grants on an alias ARN do not let EC2 use its key");
     }
     return problems;
   }
@@ -194,6 +199,9 @@ class InstanceLaunch implements LaunchSpec {
             DeleteOnTermination: true,
             VolumeType: 'gp3',
             ...(props.rootVolumeSize !== undefined ? { VolumeSize: props.rootVolumeSize.toGibibytes() } : {}),
+            // RunInstances' EbsBlockDevice.KmsKeyId: the customer managed key for this volume; without it, EBS uses the
+            // account's default key for EBS encryption (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_EbsBlockDevice.html).
+            ...(props.volumeKey !== undefined ? { KmsKeyId: props.volumeKey.keyArn } : {}),
           },
         },
       ],
@@ -234,6 +242,7 @@ class InstanceLaunch implements LaunchSpec {
         resources: [this.role.roleArn],
         conditions: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } },
       }),
+      ...this.volumeKeyStatements(),
       // The first Spot launch in an account creates EC2's Spot service-linked role.
       ...(spot
         ? [
@@ -263,6 +272,29 @@ class InstanceLaunch implements LaunchSpec {
         id: wildcardResource(scope, this.ec2Arn('network-interface', '*')),
         reason: 'RunInstances creates the network interface; its ID does not exist before the call. It is deleted on termination.',
       },
+    ];
+  }
+
+  /**
+   * What the RunInstances caller needs to launch with an EBS volume encrypted under `volumeKey`: the permissions the
+   * Amazon EBS User Guide lists for EBS encryption ("Requirements for Amazon EBS encryption", Permissions for users,
+   * https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption-requirements.html): kms:CreateGrant only for grants
+   * AWS services create on the caller's behalf (kms:GrantIsForAWSResource), kms:Decrypt, kms:DescribeKey,
+   * kms:GenerateDataKeyWithoutPlaintext and kms:ReEncrypt (both its actions, From and To, named).
+   */
+  private volumeKeyStatements(): iam.PolicyStatement[] {
+    const key = this.props.volumeKey;
+    if (key === undefined) return [];
+    return [
+      new iam.PolicyStatement({
+        actions: ['kms:CreateGrant'],
+        resources: [key.keyArn],
+        conditions: { Bool: { 'kms:GrantIsForAWSResource': true } },
+      }),
+      new iam.PolicyStatement({
+        actions: ['kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'],
+        resources: [key.keyArn],
+      }),
     ];
   }
 

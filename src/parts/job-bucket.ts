@@ -3,7 +3,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { acknowledge } from '../nag';
 import { RESERVED_PREFIX, RUNS_PREFIX, TASKS_PREFIX } from '../protocol';
-import type { ShellScriptPipelineProps } from '../shell-script-pipeline';
+import type { ShellScriptPipelineProps } from '../shell-script-pipeline-props';
 
 /** The props this part owns. */
 export type JobBucketProps = Pick<ShellScriptPipelineProps, 'bucketRemovalPolicy' | 'runArtifactsRetention'>;

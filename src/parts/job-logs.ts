@@ -3,7 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { Bootstrap } from '../bootstrap';
-import type { ShellScriptPipelineProps } from '../shell-script-pipeline';
+import type { ShellScriptPipelineProps } from '../shell-script-pipeline-props';
 
 /** The props this part owns. */
 export type JobLogsProps = Pick<ShellScriptPipelineProps, 'jobLogRetention'>;

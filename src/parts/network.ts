@@ -2,7 +2,7 @@ import { Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Construct } from 'constructs';
 import { acknowledge } from '../nag';
-import type { ShellScriptPipelineProps } from '../shell-script-pipeline';
+import type { ShellScriptPipelineProps } from '../shell-script-pipeline-props';
 
 /** The props this part owns. */
 export type NetworkProps = Pick<ShellScriptPipelineProps, 'vpc' | 'vpcSubnets' | 'vpcCidr' | 'maxAzs' | 'assignPublicIp'>;

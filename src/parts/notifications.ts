@@ -5,7 +5,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
-import type { ShellScriptPipelineProps } from '../shell-script-pipeline';
+import type { ShellScriptPipelineProps } from '../shell-script-pipeline-props';
 
 /** The props this part owns. */
 export type NotificationsProps = Pick<

@@ -4,7 +4,7 @@ import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { ENV_NAME_PATTERN, MAX_ARGS, RESERVED_PREFIX } from '../protocol';
-import type { ShellScriptPipelineProps } from '../shell-script-pipeline';
+import type { ShellScriptPipelineProps } from '../shell-script-pipeline-props';
 
 /**
  * The input of one run: the same fields as an execution's input.

@@ -6,7 +6,7 @@ import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import * as s3deploy from 'aws-cdk-lib/aws-s3-deployment';
 import { Construct, IConstruct } from 'constructs';
 import { acknowledge, nagText, wildcardAction, wildcardResource } from '../nag';
-import type { ShellScriptPipelineProps } from '../shell-script-pipeline';
+import type { ShellScriptPipelineProps } from '../shell-script-pipeline-props';
 import { userPrefixProblem } from './job-bucket';
 
 /** The props this part owns. */

@@ -4,7 +4,7 @@ import { Construct } from 'constructs';
 import { Bootstrap } from '../bootstrap';
 import { acknowledge, wildcardResource } from '../nag';
 import { OUTPUT_STAGING_FAILED_EXIT, RESERVED_PREFIX } from '../protocol';
-import type { ShellScriptPipelineProps } from '../shell-script-pipeline';
+import type { ShellScriptPipelineProps } from '../shell-script-pipeline-props';
 import { trimSlashes, userPrefixProblem } from './job-bucket';
 
 /**

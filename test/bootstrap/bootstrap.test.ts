@@ -7,6 +7,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { CfnParameter, Duration, Token } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { Bootstrap } from '../../src/bootstrap';
 import { USAGE } from '../../src/runtime/cli';
 import { renderBootstrap } from '../support/bootstrap';
@@ -102,7 +103,7 @@ describe('the synthesized UserData', () => {
     expect(runtimeUrl).toMatch(/^s3:\/\/cdk-[a-z0-9]+-assets-[0-9]+-[a-z0-9-]+\/[0-9a-f]{64}\.js$/);
     const expected = renderBootstrap({
       bucketName: value(s, s.pipeline.bucket.bucketName),
-      roleId: value(s, s.pipeline.instanceRole.roleId),
+      roleId: value(s, (s.pipeline.instanceRole as iam.Role).roleId),
       runtimeUrl: runtimeUrl!,
       jobSeconds: '3600',
       heartbeatSeconds: '300',

@@ -4,6 +4,7 @@
  * activity tasks in local runs, and the bootstrap's claim (in a sandbox).
  */
 import { Match } from 'aws-cdk-lib/assertions';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { TaskHandoff } from '../../src';
 import { STATES } from '../../src/workflow/states';
 import { renderBootstrap } from '../support/bootstrap';
@@ -43,7 +44,7 @@ describe('TaskHandoff.TASK_TOKEN (default)', () => {
 
   test("'Pause for Job Completion' tags the task document with the instance role's ID", () => {
     const s = defaults();
-    const roleId = value(s, s.pipeline.instanceRole.roleId);
+    const roleId = value(s, (s.pipeline.instanceRole as iam.Role).roleId);
     expect(pauseState(s).Parameters['Tagging.$']).toBe(`States.Format('ssp-owner={}:{}', '${roleId}', $.instance.InstanceId)`);
   });
 

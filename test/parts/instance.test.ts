@@ -1,21 +1,19 @@
 /**
  * parts/instance: the instance role and profile, and how an instance is launched (instanceType, machineImage,
- * rootDeviceName, rootVolumeSize, spot), with the IAM RunInstances needs; Spot in local runs; the checks.
+ * rootDeviceName, rootVolumeSize, volumeKey), with the IAM RunInstances needs, and the checks. (Spot: instance-spot.test.ts.)
  */
-import { CfnParameter, Lazy, Size, Token } from 'aws-cdk-lib';
+import { CfnElement, CfnParameter, Lazy, Size, Stack, Token } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import { Instance, InstanceProps } from '../../src/parts/instance';
 import { STATES } from '../../src/workflow/states';
-import { awsError, runLocally } from '../support/local-sfn';
-import { ec2Arn, hasAction, roleStatements, Statement } from '../support/policies';
-import { attemptHandlers, fails, instanceFor, ok } from '../support/run-handlers';
+import { nag, readable } from '../support/nag';
+import { allStatements, ec2Arn, hasAction, roleStatements, Statement } from '../support/policies';
 import {
   expectRejected,
   launchParameters,
   resolveIntrinsics,
-  runDefinition,
-  runDefinitionOf,
   runMachineId,
   synth,
   Synthesized,
@@ -298,109 +296,71 @@ describe('machineImage', () => {
   });
 });
 
-describe('spot', () => {
-  const SPOT_MARKET = { MarketType: 'spot', SpotOptions: { SpotInstanceType: 'one-time', InstanceInterruptionBehavior: 'terminate' } };
-
-  test('default: On-Demand only, no InstanceMarketOptions anywhere in the definition', () => {
-    const definition = runDefinition();
-    expect(definition.States[STATES.LAUNCH_SPOT]).toBeUndefined();
-    expect(definition.States[STATES.SPOT_OR_ON_DEMAND]).toBeUndefined();
-    expect(definition.States[STATES.LAUNCH].Parameters).toBeDefined();
-    expect(JSON.stringify(definition)).not.toContain('InstanceMarketOptions');
-  });
-
-  test('with maxPrice and 3 attempts: Spot at that price, On-Demand for the last attempt', () => {
-    const states = runDefinitionOf(synth({ maxAttempts: 3, spot: { maxPrice: '0.05' } })).States;
-    expect(states[STATES.LAUNCH_SPOT].Parameters.InstanceMarketOptions).toEqual({
-      ...SPOT_MARKET,
-      SpotOptions: { ...SPOT_MARKET.SpotOptions, MaxPrice: '0.05' },
-    });
-    expect(states[STATES.LAUNCH].Parameters.InstanceMarketOptions).toBeUndefined();
-    expect(states[STATES.SPOT_OR_ON_DEMAND]).toEqual({
-      Type: 'Choice',
-      Choices: [{ Variable: '$.attempt', NumericGreaterThanEquals: 3, Next: STATES.LAUNCH }],
-      Default: STATES.LAUNCH_SPOT,
+describe('volumeKey', () => {
+  let s: Synthesized;
+  let key: kms.Key;
+  beforeAll(() => {
+    s = synth({}, (stack) => {
+      key = new kms.Key(stack, 'VolumeKey', { enableKeyRotation: true });
+      return { volumeKey: key };
     });
   });
 
-  test('without maxPrice: Spot at the On-Demand price (no MaxPrice)', () => {
-    const states = runDefinitionOf(synth({ maxAttempts: 2, spot: {} })).States;
-    expect(states[STATES.LAUNCH_SPOT].Parameters.InstanceMarketOptions).toEqual(SPOT_MARKET);
-    expect(states[STATES.SPOT_OR_ON_DEMAND]).toBeDefined();
-  });
-
-  test('a single attempt is Spot: no choice, no On-Demand launch', () => {
-    const states = runDefinitionOf(synth({ spot: { maxPrice: '0.01' } })).States;
-    expect(states[STATES.LAUNCH_SPOT].Parameters.InstanceMarketOptions.SpotOptions.MaxPrice).toBe('0.01');
-    expect(states[STATES.SPOT_OR_ON_DEMAND]).toBeUndefined();
-    expect(states[STATES.LAUNCH]).toBeUndefined();
-  });
-
-  test('onDemandOnLastAttempt: false keeps every attempt on Spot: no choice, no On-Demand launch', () => {
-    const states = runDefinitionOf(synth({ maxAttempts: 3, spot: { onDemandOnLastAttempt: false } })).States;
-    expect(states[STATES.LAUNCH_SPOT].Parameters.InstanceMarketOptions).toEqual(SPOT_MARKET);
-    expect(states[STATES.SPOT_OR_ON_DEMAND]).toBeUndefined();
-    expect(states[STATES.LAUNCH]).toBeUndefined();
-    expect(states[STATES.NEXT_ATTEMPT].Next).toBe(STATES.LAUNCH_SPOT);
-  });
-
-  test('the state machine role may create the Spot service-linked role, and only that one', () => {
-    const s = synth({ spot: {} });
-    const slr = roleStatements(s, s.pipeline.stateMachine.role).filter((st) => hasAction(st, 'iam:CreateServiceLinkedRole'));
-    expect(slr).toEqual([
-      expect.objectContaining({
-        Effect: 'Allow',
-        Resource: [`arn:aws:iam::${TEST_ENV.account}:role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot`],
-        Condition: { StringEquals: { 'iam:AWSServiceName': 'spot.amazonaws.com' } },
-      }),
+  test('the root volume is encrypted with that key', () => {
+    expect(launchParameters(s).BlockDeviceMappings).toEqual([
+      { DeviceName: '/dev/xvda', Ebs: { Encrypted: true, DeleteOnTermination: true, VolumeType: 'gp3', KmsKeyId: value(s, key.keyArn) } },
     ]);
   });
-});
 
-describe('Spot in local runs (spotBidPrice, useOnDemandOnLastAttempt)', () => {
-  test('launches Spot, and On-Demand on the last attempt after a Spot interruption', async () => {
-    const definition = runDefinition({ maxAttempts: 2, spot: { maxPrice: '0.0042' } });
-    const r = await runLocally(definition, { script: 'run.sh' }, attemptHandlers([fails('Job.SpotInterrupted'), ok]));
-    expect(r.status).toBe('SUCCEEDED');
-    expect(r.calls[STATES.LAUNCH_SPOT]).toHaveLength(1);
-    expect(r.calls[STATES.LAUNCH_SPOT][0].InstanceMarketOptions).toEqual({
-      MarketType: 'spot',
-      SpotOptions: { SpotInstanceType: 'one-time', InstanceInterruptionBehavior: 'terminate', MaxPrice: '0.0042' },
-    });
-    expect(r.calls[STATES.LAUNCH]).toHaveLength(1);
-    expect(r.calls[STATES.LAUNCH][0].InstanceMarketOptions).toBeUndefined();
-    expect(r.calls[STATES.TERMINATE]).toHaveLength(2);
+  test('every launch uses it, Spot and On-Demand', () => {
+    let spotKey!: kms.Key;
+    const spot = synth({ maxAttempts: 2, spot: {} }, (stack) => ({ volumeKey: (spotKey = new kms.Key(stack, 'VolumeKey')) }));
+    for (const state of [STATES.LAUNCH, STATES.LAUNCH_SPOT]) {
+      expect({ state, ebs: launchParameters(spot, state).BlockDeviceMappings[0].Ebs }).toEqual({
+        state,
+        ebs: expect.objectContaining({ Encrypted: true, KmsKeyId: value(spot, spotKey.keyArn) }),
+      });
+    }
   });
 
-  test('onDemandOnLastAttempt: false keeps every attempt on Spot', async () => {
-    const definition = runDefinition({ maxAttempts: 2, spot: { onDemandOnLastAttempt: false } });
-    const r = await runLocally(definition, { script: 'run.sh' }, attemptHandlers([fails('Job.SpotInterrupted'), ok]));
-    expect(r.calls[STATES.LAUNCH_SPOT]).toHaveLength(2);
-    expect(r.calls[STATES.LAUNCH]).toBeUndefined();
-    expect(r.calls[STATES.LAUNCH_SPOT][0].InstanceMarketOptions.SpotOptions.MaxPrice).toBeUndefined();
+  test('the state machine role, which calls RunInstances, gets the KMS permissions EBS needs on that key', () => {
+    const keyArn = value(s, key.keyArn);
+    expect(roleStatements(s, s.pipeline.stateMachine.role).filter((st) => st.Resource.includes(keyArn))).toEqual([
+      { Effect: 'Allow', Action: ['kms:CreateGrant'], Resource: [keyArn], Condition: { Bool: { 'kms:GrantIsForAWSResource': true } } },
+      {
+        Effect: 'Allow',
+        Action: ['kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'],
+        Resource: [keyArn],
+      },
+    ]);
   });
 
-  test('with a single attempt, that attempt is Spot', async () => {
-    const definition = runDefinition({ spot: {} });
-    const r = await runLocally(definition, { script: 'run.sh' }, attemptHandlers([ok]));
-    expect(r.calls[STATES.LAUNCH_SPOT]).toHaveLength(1);
-    expect(r.calls[STATES.LAUNCH]).toBeUndefined();
+  test('and nowhere else: no other policy names the key, and its key policy is what it was', () => {
+    const keyArn = value(s, key.keyArn);
+    const everywhere = allStatements(s).filter((st) => st.Resource.includes(keyArn) || JSON.stringify(st).includes(keyArn));
+    expect(everywhere).toHaveLength(2);
+    for (const role of [s.pipeline.instanceRole, s.pipeline.cleanupStateMachine.role]) {
+      expect(roleStatements(s, role).filter((st) => JSON.stringify(st).includes(keyArn))).toEqual([]);
+    }
+    // The same key in a stack without the pipeline has the same key policy.
+    const alone = testStack();
+    const untouched = new kms.Key(alone, 'VolumeKey', { enableKeyRotation: true });
+    const policyOf = (stack: Stack, k: kms.Key) =>
+      Template.fromStack(stack).toJSON().Resources[stack.getLogicalId(k.node.defaultChild as CfnElement)].Properties.KeyPolicy;
+    expect(policyOf(s.stack, key)).toEqual(policyOf(alone, untouched));
   });
 
-  test('no Spot capacity in one subnet: the next subnet is tried on Spot', async () => {
-    const definition = runDefinition({ spot: {} });
-    let n = 0;
-    const r = await runLocally(
-      definition,
-      { script: 'run.sh' },
-      attemptHandlers([ok], {
-        [STATES.LAUNCH_SPOT]: () => {
-          if (++n <= 4) throw awsError('Ec2.Ec2Exception', 'InsufficientInstanceCapacity: no Spot capacity');
-          return { Instances: [{ InstanceId: instanceFor(1) }] };
-        },
-      }),
-    );
-    expect(r.status).toBe('SUCCEEDED');
-    expect(r.calls[STATES.LAUNCH_SPOT]).toHaveLength(5);
+  test('default: no KmsKeyId, and no KMS permission on the state machine role', () => {
+    const d = synth();
+    expect(launchParameters(d).BlockDeviceMappings[0].Ebs.KmsKeyId).toBeUndefined();
+    expect(roleStatements(d, d.pipeline.stateMachine.role).filter((st) => st.Action.some((a) => a.startsWith('kms:')))).toEqual([]);
+  });
+
+  test('the construct fails when volumeKey is an alias', () => {
+    expectRejected((stack) => ({ volumeKey: kms.Alias.fromAliasName(stack, 'EbsAlias', 'alias/ebs') }), /'volumeKey' must be a key .*not an alias/);
+  });
+
+  test('cdk-nag: no unacknowledged findings on the pipeline', () => {
+    expect(readable(nag(s.stack)).filter((f) => f.includes('/Nightly/'))).toEqual([]);
   });
 });
