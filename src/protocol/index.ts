@@ -93,6 +93,11 @@ export const ENV = {
   ATTEMPT: 'SSP_ATTEMPT',
   /** Set for the --before-report command: `succeeded` or `failed`. */
   OUTCOME: 'SSP_OUTCOME',
+  /**
+   * Set to `1` (in the runtime's environment, or in the task document's `env`) to log the job's arguments. By default
+   * the runtime logs only how many the task gave: they are the execution input's and may hold secrets.
+   */
+  LOG_ARGS: 'SSP_LOG_ARGS',
 } as const;
 
 /** Error names the runtime and the bootstrap report with SendTaskFailure. The workflow matches on them. */

@@ -40,6 +40,8 @@ export const USAGE = `Usage:
       a larger result is stored at s3://BUCKET/PREFIX/${RESULT_OBJECT_NAME} (--spill-to; needs s3:PutObject there) and
       returned as "resultLocation" and "resultBytes". Without --spill-to it is ${JOB_ERRORS.INVALID_RESULT};
       if it cannot be stored, ${JOB_ERRORS.RESULT_NOT_STORED}.
+      The log names the command and only the number of the task document's "args" ($${ENV.LOG_ARGS}=1, in
+      this process's environment or the document's "env", logs them).
   heartbeat.js fail [--task-file FILE] [--error NAME] [--cause TEXT | --cause-file FILE]
       Report a failure for the task (default error: ${JOB_ERRORS.BOOTSTRAP_FAILED}).
   heartbeat.js heartbeat [--task-file FILE]

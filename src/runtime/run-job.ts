@@ -80,6 +80,12 @@ export interface RunJobOptions {
    * rejects at once, before the token is claimed.
    */
   readonly spill?: ResultSpillOptions;
+  /**
+   * Log the job's arguments from the task document. Default: only when `SSP_LOG_ARGS` is `1` in `env` (default
+   * `process.env`) or in the task document's `env`; otherwise only their number is logged (they are the execution
+   * input's, and may hold secrets).
+   */
+  readonly logArgs?: boolean;
 }
 
 /** Default grace between SIGTERM and SIGKILL when the job must be stopped, in ms. */
@@ -92,11 +98,12 @@ const DEFAULT_KILL_GRACE_MS = 10_000;
  * 1. Claims the token with a first heartbeat (retrying for up to heartbeatSeconds). If the token is already gone, the
  *    command is not started (`lost`).
  * 2. Starts the command in its own process group, no shell, stdin from /dev/null, stdout/stderr forwarded live; keeps
- *    the last OUTPUT_TAIL_BYTES of the combined output. The job's environment is `env` (default `process.env`), then
- *    the task document's `env`, then `SSP_RESULT_FILE` (a fresh temp file path; the job may write JSON there),
- *    `SSP_EXECUTION_NAME`, `SSP_EXECUTION_ARN` and (when the document has `attempt`) `SSP_ATTEMPT`. If the task's
- *    `env` is invalid (see {@link checkJobEnv}), the job is not started and `Job.InvalidEnv` is reported, with a cause
- *    `{ message, name? }` naming the variable.
+ *    the last OUTPUT_TAIL_BYTES of the combined output. The log line that says so names the command and `args`, and
+ *    only the number of the task document's `args` (see `logArgs`). The job's environment is `env` (default
+ *    `process.env`), then the task document's `env`, then `SSP_RESULT_FILE` (a fresh temp file path; the job may write
+ *    JSON there), `SSP_EXECUTION_NAME`, `SSP_EXECUTION_ARN` and (when the document has `attempt`) `SSP_ATTEMPT`. If
+ *    the task's `env` is invalid (see {@link checkJobEnv}), the job is not started and `Job.InvalidEnv` is reported,
+ *    with a cause `{ message, name? }` naming the variable.
  * 3. Heartbeats every interval, and polls instance metadata for a Spot interruption notice on the same cadence.
  * 4. Reports:
  *    - exit 0: success `{ exitCode: 0, durationSeconds, outputTail, result? }` (`result`: the JSON in the result file, if
@@ -221,7 +228,8 @@ export async function runJob(options: RunJobOptions): Promise<RunResult> {
     if (task.executionArn !== undefined) childEnv[ENV.EXECUTION_ARN] = task.executionArn;
     if (task.attempt !== undefined) childEnv[ENV.ATTEMPT] = String(task.attempt);
 
-    log(`starting ${[options.command, ...args].map(quoteArg).join(' ')}`);
+    const logArgs = options.logArgs ?? (env[ENV.LOG_ARGS] === '1' || task.env?.[ENV.LOG_ARGS] === '1');
+    log(`starting ${describeCommand(options.command, options.args ?? [], task.args ?? [], logArgs)}`);
     startedAt = Date.now();
     if (options.logFile !== undefined) logFile = openLogFile(options.logFile, log);
     const started = startChild(options.command, args, { env: childEnv, cwd: options.cwd, stdout, stderr, tail, logFile });
@@ -288,4 +296,15 @@ export async function runJob(options: RunJobOptions): Promise<RunResult> {
     if (logFile) await new Promise<void>((resolve) => logFile!.end(() => resolve()));
     if (ownsReporter) reporter.destroy();
   }
+}
+
+/**
+ * The job's command line for the log: the command and the arguments the caller gave (the bootstrap's own, which say
+ * what runs), then the task document's arguments, or only how many there are unless `logArgs`.
+ */
+function describeCommand(command: string, callerArgs: readonly string[], taskArgs: readonly string[], logArgs: boolean): string {
+  const words = [command, ...callerArgs, ...(logArgs ? taskArgs : [])].map(quoteArg).join(' ');
+  if (logArgs || taskArgs.length === 0) return words;
+  const count = taskArgs.length === 1 ? '1 argument' : `${taskArgs.length} arguments`;
+  return `${words} with ${count} from the task (not logged; set ${ENV.LOG_ARGS}=1 to log them)`;
 }
