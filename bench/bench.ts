@@ -6,7 +6,8 @@
  * - user data: the bootstrap's size against EC2's 16 KB user-data limit;
  * - runtime: bundle size (raw and gzip), what the instance downloads at boot;
  * - runtime on the wire: start-up to first heartbeat, and a whole `true` job, against a local
- *   Step Functions endpoint (median of 5 runs each).
+ *   Step Functions endpoint (median of 5 runs each);
+ * - runtime memory: its peak RSS (VmHWM) while a `sleep 2` job runs (median of 3; Linux only).
  */
 import { spawn } from 'child_process';
 import * as fs from 'fs';
@@ -16,7 +17,7 @@ import * as zlib from 'zlib';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { ShellScriptPipeline } from '../src';
-import { BUNDLE, offlineAwsEnv } from '../test/runtime/harness';
+import { BUNDLE, measureRuntimePeakRss, offlineAwsEnv } from '../test/runtime/harness';
 import { FakeStepFunctions } from '../test/support/fake-sfn';
 import { definitionOf } from '../test/support/template';
 
@@ -89,6 +90,20 @@ async function main(): Promise<void> {
   fs.rmSync(dir, { recursive: true, force: true });
   row('runtime start to first call (median of 5)', `${median(firstHeartbeat)} ms`, 'node start + SDK load + first request');
   row('runtime, whole `true` job (median of 5)', `${median(wholeJob)} ms`, 'claim, run, report success, exit');
+
+  // ---- runtime memory while a job runs ----------------------------------------------------------
+  if (fs.existsSync('/proc/self/status')) {
+    const peaks: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const { vmHwmKib, state } = await measureRuntimePeakRss({ jobSeconds: 2 });
+      if (state !== 'succeeded') throw new Error(`the memory run ended ${state}`);
+      peaks.push(vmHwmKib);
+    }
+    const kib = median(peaks);
+    row('runtime peak RSS (VmHWM) while a job runs', `${kib} kB`, `${(kib / 1024).toFixed(1)} MiB, median of 3; \`sleep 2\` job, local fakes; target 50 MB`);
+  } else {
+    row('runtime peak RSS (VmHWM) while a job runs', 'n/a', 'needs /proc (Linux)');
+  }
 }
 
 main().catch((e) => {

@@ -93,6 +93,11 @@ export const ENV = {
   ATTEMPT: 'SSP_ATTEMPT',
   /** Set for the --before-report command: `succeeded` or `failed`. */
   OUTCOME: 'SSP_OUTCOME',
+  /**
+   * Set to `1` (in the runtime's environment, or in the task document's `env`) to log the job's arguments. By default
+   * the runtime logs only how many the task gave: they are the execution input's and may hold secrets.
+   */
+  LOG_ARGS: 'SSP_LOG_ARGS',
 } as const;
 
 /** Error names the runtime and the bootstrap report with SendTaskFailure. The workflow matches on them. */
@@ -109,8 +114,16 @@ export const JOB_ERRORS = {
   INTERRUPTED: 'Job.Interrupted',
   /** The task document's `env` has a name that is not a valid environment variable name. */
   INVALID_ENV: 'Job.InvalidEnv',
-  /** The job exited 0 but its result file is not JSON, or the output is over Step Functions' 256 KiB. */
+  /**
+   * The job exited 0 but its result is unusable: the result file is not JSON, or it is over MAX_INLINE_RESULT_BYTES
+   * and the runtime has no S3 location to store it in (or it is too large to store at all).
+   */
   INVALID_RESULT: 'Job.InvalidResult',
+  /**
+   * The job exited 0 with a valid result over MAX_INLINE_RESULT_BYTES, but storing it in S3 failed (refused, or kept
+   * failing after retries). Unlike `Job.InvalidResult` the job did nothing wrong: another attempt may succeed.
+   */
+  RESULT_NOT_STORED: 'Job.ResultNotStored',
   /** The bootstrap failed before the job started (fetching the runtime or the job's files). */
   BOOTSTRAP_FAILED: 'Bootstrap.Failed',
 } as const;
@@ -151,6 +164,18 @@ export const MAX_ERROR_CHARS = 256;
 export const MAX_USER_INPUT_BYTES = 16_384;
 /** How much of the job's combined output the runtime keeps for the result (bytes). */
 export const OUTPUT_TAIL_BYTES = 4_096;
+
+/**
+ * Largest job result returned inline in the task output, in bytes: the UTF-8 length of the result's compact JSON. A
+ * larger result is stored in the job bucket as {@link RESULT_OBJECT_NAME} beside the run's log, and the task output
+ * names it (`resultLocation`, `resultBytes`) instead. This keeps the task output (which the workflow merges into the
+ * execution's state) and the SNS notification that carries it far below their 262,144-byte limits whatever the job
+ * writes: the runtime's README works out the worst case.
+ */
+export const MAX_INLINE_RESULT_BYTES = 32_768;
+
+/** Name of the object a result over MAX_INLINE_RESULT_BYTES is stored as, under the run's prefix (beside output.log). */
+export const RESULT_OBJECT_NAME = 'result.json';
 
 /** Most arguments one execution may pass to its script (the workflow rejects more with `Input.TooManyArgs`). */
 export const MAX_ARGS = 1000;

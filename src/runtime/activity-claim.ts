@@ -8,14 +8,12 @@
  */
 // The SDK is bundled into the runtime asset by esbuild, so it is (correctly) only a devDependency of the library.
 // eslint-disable-next-line import/no-extraneous-dependencies
-import { PutObjectCommand } from '@aws-sdk/client-s3';
-// eslint-disable-next-line import/no-extraneous-dependencies
 import type { S3Client } from '@aws-sdk/client-s3';
 // eslint-disable-next-line import/no-extraneous-dependencies
 import { GetActivityTaskCommand } from '@aws-sdk/client-sfn';
 // eslint-disable-next-line import/no-extraneous-dependencies
 import type { SFNClient } from '@aws-sdk/client-sfn';
-import { createActivitySfnClient, createS3Client } from './aws-clients';
+import { createActivitySfnClient, createS3Client, loadS3 } from './aws-clients';
 import { lostTaskReason } from './errors';
 import { handoffKey, parseActivityInput, readHandoff } from './handoff';
 import { stderrLog } from './log';
@@ -143,6 +141,7 @@ export async function claimActivityTask(options: ClaimActivityOptions): Promise<
   const waitMs = options.waitMs ?? DEFAULT_ACTIVITY_WAIT_SECONDS * 1000;
   const pollTimeoutMs = options.pollTimeoutMs ?? DEFAULT_ACTIVITY_POLL_TIMEOUT_MS;
   const handoffIntervalMs = options.handoffIntervalMs ?? DEFAULT_HANDOFF_INTERVAL_MS;
+  const { PutObjectCommand } = loadS3();
   const sfn = options.sfnClient ?? createActivitySfnClient(pollTimeoutMs);
   const s3 = options.s3Client ?? createS3Client();
   const release = () => {

@@ -16,13 +16,15 @@ import { BEFORE_REPORT_TIMEOUT_MS, runCommand } from './commands/run';
 import { HEARTBEATS_PER_HEARTBEAT_TIMEOUT } from './heartbeats';
 import { stderrLog } from './log';
 import { TaskDocumentError } from './task-document';
-import { CLI_EXIT, ENV, ENV_NAME_PATTERN, HANDOFF_PREFIX, JOB_ERRORS, OWNER_TAG } from '../protocol';
+import {
+  CLI_EXIT, ENV, ENV_NAME_PATTERN, HANDOFF_PREFIX, JOB_ERRORS, MAX_INLINE_RESULT_BYTES, OWNER_TAG, RESULT_OBJECT_NAME,
+} from '../protocol';
 
 export * from './index';
 
 export const USAGE = `Usage:
   heartbeat.js run [--task-file FILE] [--heartbeat-seconds N] [--kill-grace-seconds N] [--log-file FILE]
-                   [--before-report SHELL_COMMAND] -- COMMAND [ARGS...]
+                   [--before-report SHELL_COMMAND] [--spill-to s3://BUCKET/PREFIX/] -- COMMAND [ARGS...]
       Claim the task token, run COMMAND (no shell) with ARGS and the task document's "args" appended,
       heartbeat while it runs, and report its outcome to Step Functions. The job's output is forwarded
       to this process's stdout/stderr (and appended to --log-file FILE, if given).
@@ -34,6 +36,12 @@ export const USAGE = `Usage:
       The job gets the task document's "env" (names matching ${ENV_NAME_PATTERN.source}, string values; otherwise
       it is not started and ${JOB_ERRORS.INVALID_ENV} is reported), then $${ENV.RESULT_FILE}, $${ENV.EXECUTION_NAME},
       $${ENV.EXECUTION_ARN} and, with "attempt" in the document, $${ENV.ATTEMPT}.
+      JSON the job writes to $${ENV.RESULT_FILE} is returned as "result" up to ${MAX_INLINE_RESULT_BYTES} bytes (compact);
+      a larger result is stored at s3://BUCKET/PREFIX/${RESULT_OBJECT_NAME} (--spill-to; needs s3:PutObject there) and
+      returned as "resultLocation" and "resultBytes". Without --spill-to it is ${JOB_ERRORS.INVALID_RESULT};
+      if it cannot be stored, ${JOB_ERRORS.RESULT_NOT_STORED}.
+      The log names the command and only the number of the task document's "args" ($${ENV.LOG_ARGS}=1, in
+      this process's environment or the document's "env", logs them).
   heartbeat.js fail [--task-file FILE] [--error NAME] [--cause TEXT | --cause-file FILE]
       Report a failure for the task (default error: ${JOB_ERRORS.BOOTSTRAP_FAILED}).
   heartbeat.js heartbeat [--task-file FILE]

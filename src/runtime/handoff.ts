@@ -4,9 +4,8 @@
  */
 // The SDK is bundled into the runtime asset by esbuild, so it is (correctly) only a devDependency of the library.
 // eslint-disable-next-line import/no-extraneous-dependencies
-import { GetObjectCommand } from '@aws-sdk/client-s3';
-// eslint-disable-next-line import/no-extraneous-dependencies
 import type { S3Client } from '@aws-sdk/client-s3';
+import { loadS3 } from './aws-clients';
 import type { Log } from './log';
 import { errorMessage, typeName } from './util';
 import { HANDOFF_PREFIX } from '../protocol';
@@ -26,6 +25,7 @@ export function handoffKey(instanceId: string): string {
 export async function readHandoff(
   s3: S3Client, bucket: string, key: string, abortSignal: AbortSignal | undefined, log: Log,
 ): Promise<TaskDocument | undefined> {
+  const { GetObjectCommand } = loadS3();
   let text: string;
   try {
     const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal });

@@ -7,13 +7,15 @@ import * as os from 'os';
 import * as path from 'path';
 import { groupAlive, openLogFile, signalGroup, startChild, stopChild, TailBuffer } from './child-process';
 import { claimToken, defaultHeartbeatIntervalMs, startHeartbeatLoop } from './heartbeats';
-import { lostResult, reportFailure, reportJobEnd, reportStartFailed, reportStop } from './job-outcome';
+import { lostResult, reportFailure, reportJobEnd, reportStartFailed, reportStop, settleJobEnd } from './job-outcome';
 import type { RunResult, StopRequest } from './job-outcome';
 import { stderrLog } from './log';
 import type { Log } from './log';
 import { Loops } from './loops';
 import { TaskReporter } from './reporter';
 import type { FinalOutcome } from './reporter';
+import { parseSpillLocation } from './result-spill';
+import type { ResultSpillOptions } from './result-spill';
 import { DEFAULT_IMDS_ENDPOINT, SpotWatcher, startSpotLoop } from './spot-watcher';
 import { checkJobEnv } from './task-document';
 import { fitCause, quoteArg } from './text';
@@ -72,6 +74,18 @@ export interface RunJobOptions {
   readonly beforeReport?: (outcome: FinalOutcome) => Promise<void>;
   /** Handle SIGTERM/SIGINT of this process (stop the job, report `Job.Interrupted`). Default true. */
   readonly handleSignals?: boolean;
+  /**
+   * Where to store a result over MAX_INLINE_RESULT_BYTES (`location`: `s3://BUCKET/PREFIX/`, the object is
+   * `PREFIX/result.json`). Without it, such a result is reported as `Job.InvalidResult`. An invalid `location`
+   * rejects at once, before the token is claimed.
+   */
+  readonly spill?: ResultSpillOptions;
+  /**
+   * Log the job's arguments from the task document. Default: only when `SSP_LOG_ARGS` is `1` in `env` (default
+   * `process.env`) or in the task document's `env`; otherwise only their number is logged (they are the execution
+   * input's, and may hold secrets).
+   */
+  readonly logArgs?: boolean;
 }
 
 /** Default grace between SIGTERM and SIGKILL when the job must be stopped, in ms. */
@@ -84,16 +98,20 @@ const DEFAULT_KILL_GRACE_MS = 10_000;
  * 1. Claims the token with a first heartbeat (retrying for up to heartbeatSeconds). If the token is already gone, the
  *    command is not started (`lost`).
  * 2. Starts the command in its own process group, no shell, stdin from /dev/null, stdout/stderr forwarded live; keeps
- *    the last OUTPUT_TAIL_BYTES of the combined output. The job's environment is `env` (default `process.env`), then
- *    the task document's `env`, then `SSP_RESULT_FILE` (a fresh temp file path; the job may write JSON there),
- *    `SSP_EXECUTION_NAME`, `SSP_EXECUTION_ARN` and (when the document has `attempt`) `SSP_ATTEMPT`. If the task's
- *    `env` is invalid (see {@link checkJobEnv}), the job is not started and `Job.InvalidEnv` is reported, with a cause
- *    `{ message, name? }` naming the variable.
+ *    the last OUTPUT_TAIL_BYTES of the combined output. The log line that says so names the command and `args`, and
+ *    only the number of the task document's `args` (see `logArgs`). The job's environment is `env` (default
+ *    `process.env`), then the task document's `env`, then `SSP_RESULT_FILE` (a fresh temp file path; the job may write
+ *    JSON there), `SSP_EXECUTION_NAME`, `SSP_EXECUTION_ARN` and (when the document has `attempt`) `SSP_ATTEMPT`. If
+ *    the task's `env` is invalid (see {@link checkJobEnv}), the job is not started and `Job.InvalidEnv` is reported,
+ *    with a cause `{ message, name? }` naming the variable.
  * 3. Heartbeats every interval, and polls instance metadata for a Spot interruption notice on the same cadence.
  * 4. Reports:
  *    - exit 0: success `{ exitCode: 0, durationSeconds, outputTail, result? }` (`result`: the JSON in the result file, if
- *      the job wrote a non-empty one). If the result file is not valid JSON, or the output would exceed 256 KiB, it
- *      reports `Job.InvalidResult` instead (a job that "succeeded" with an unusable result must not look successful);
+ *      the job wrote a non-empty one). A result over MAX_INLINE_RESULT_BYTES of compact JSON is stored in S3 at
+ *      `spill.location` + `result.json` (heartbeats go on meanwhile), and the output has `resultLocation` and
+ *      `resultBytes` instead of `result`. A result file that is not valid JSON or over MAX_RESULT_FILE_BYTES, or a
+ *      large result without `spill`, is reported as `Job.InvalidResult` (a job that "succeeded" with an unusable
+ *      result must not look successful); a large result that could not be stored as `Job.ResultNotStored`;
  *    - non-zero exit: `Job.NonZeroExit`, cause `{ exitCode, durationSeconds, outputTail }`;
  *    - killed by a signal: `Job.Killed`, cause `{ signal, durationSeconds, outputTail }`;
  *    - cannot start: `Job.StartFailed`, cause `{ command, code, message }`;
@@ -107,6 +125,7 @@ const DEFAULT_KILL_GRACE_MS = 10_000;
  * while the job still runs.
  */
 export async function runJob(options: RunJobOptions): Promise<RunResult> {
+  const spill = options.spill && { ...options.spill, location: parseSpillLocation(options.spill.location) };
   const env = options.env ?? process.env;
   const log = options.log ?? stderrLog;
   const task = options.task;
@@ -209,7 +228,8 @@ export async function runJob(options: RunJobOptions): Promise<RunResult> {
     if (task.executionArn !== undefined) childEnv[ENV.EXECUTION_ARN] = task.executionArn;
     if (task.attempt !== undefined) childEnv[ENV.ATTEMPT] = String(task.attempt);
 
-    log(`starting ${[options.command, ...args].map(quoteArg).join(' ')}`);
+    const logArgs = options.logArgs ?? (env[ENV.LOG_ARGS] === '1' || task.env?.[ENV.LOG_ARGS] === '1');
+    log(`starting ${describeCommand(options.command, options.args ?? [], task.args ?? [], logArgs)}`);
     startedAt = Date.now();
     if (options.logFile !== undefined) logFile = openLogFile(options.logFile, log);
     const started = startChild(options.command, args, { env: childEnv, cwd: options.cwd, stdout, stderr, tail, logFile });
@@ -235,9 +255,9 @@ export async function runJob(options: RunJobOptions): Promise<RunResult> {
 
     // 4. Wait for the job to end, or for a reason to stop it.
     const first = await Promise.race([ended, stopped]);
-    loops.stop();
 
     if ('kind' in first) {
+      loops.stop();
       const graceMs = first.kind === 'lost' ? Math.min(killGraceMs, intervalMs) : killGraceMs;
       await stopChild(child, ended, graceMs, log);
       await started.drained(1_000);
@@ -247,13 +267,20 @@ export async function runJob(options: RunJobOptions): Promise<RunResult> {
 
     // The job ended by itself; no more stop requests (signals now wait for the report).
     acceptingStops = false;
-    if (first.spawnError) return await reportStartFailed(reporter, options.command, first.spawnError, log);
+    if (first.spawnError) {
+      loops.stop();
+      return await reportStartFailed(reporter, options.command, first.spawnError, log);
+    }
     if (child.pid && groupAlive(child.pid)) {
       log('the job left processes running in its process group; stopping them');
       await stopChild(child, ended, killGraceMs, log);
     }
     await started.drained(1_000);
-    return await reportJobEnd(reporter, first, { durationSeconds: duration(), outputTail: tail.toString(), resultFile }, log);
+    // Heartbeats go on while the result is read and, if large, stored in S3; a task lost meanwhile is found out
+    // when the result is sent.
+    const report = await settleJobEnd(first, { durationSeconds: duration(), outputTail: tail.toString(), resultFile, spill }, log);
+    loops.stop();
+    return await reportJobEnd(reporter, report, log);
   } finally {
     acceptingStops = false;
     loops.stop();
@@ -269,4 +296,15 @@ export async function runJob(options: RunJobOptions): Promise<RunResult> {
     if (logFile) await new Promise<void>((resolve) => logFile!.end(() => resolve()));
     if (ownsReporter) reporter.destroy();
   }
+}
+
+/**
+ * The job's command line for the log: the command and the arguments the caller gave (the bootstrap's own, which say
+ * what runs), then the task document's arguments, or only how many there are unless `logArgs`.
+ */
+function describeCommand(command: string, callerArgs: readonly string[], taskArgs: readonly string[], logArgs: boolean): string {
+  const words = [command, ...callerArgs, ...(logArgs ? taskArgs : [])].map(quoteArg).join(' ');
+  if (logArgs || taskArgs.length === 0) return words;
+  const count = taskArgs.length === 1 ? '1 argument' : `${taskArgs.length} arguments`;
+  return `${words} with ${count} from the task (not logged; set ${ENV.LOG_ARGS}=1 to log them)`;
 }

@@ -7,7 +7,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { TaskDocument } from '../../src/protocol';
-import type { FakeStepFunctions } from '../support/fake-sfn';
+import { FakeImds } from '../support/fake-imds';
+import { FakeStepFunctions } from '../support/fake-sfn';
 
 export const BUNDLE = path.resolve(__dirname, '../../assets/runtime/cli/heartbeat.js');
 
@@ -233,4 +234,58 @@ export async function readJobPids(job: LongJob): Promise<number[]> {
   const pids = [await readPidFile(job.jobPidFile), await readPidFile(job.grandchildPidFile)];
   leftovers.push(...pids);
   return pids;
+}
+
+/** What {@link measureRuntimePeakRss} found. */
+export interface RuntimePeakRss {
+  /** The runtime process's VmHWM (peak resident set size) when its final result arrived, in KiB. */
+  readonly vmHwmKib: number;
+  /** The final result the fake Step Functions endpoint got (`succeeded` for a healthy run). */
+  readonly state: string;
+}
+
+/**
+ * Peak memory of the bundled runtime while a job runs, for bench/bench.ts (a figure to print, not a test assertion):
+ * `heartbeat.js run -- sleep <jobSeconds>` against a local fake Step Functions endpoint and a fake instance metadata
+ * service (Spot checks on, no notice), heartbeating every 500 ms. The runtime's `VmHWM` is read from
+ * `/proc/<pid>/status` when its final result arrives at the fake, while the process still waits for the answer. Linux
+ * only (it needs /proc).
+ */
+export async function measureRuntimePeakRss(options: { jobSeconds?: number; bundle?: string } = {}): Promise<RuntimePeakRss> {
+  const sfn = new FakeStepFunctions();
+  const imds = new FakeImds();
+  await Promise.all([sfn.start(), imds.start()]);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssp-rss-'));
+  try {
+    const token = sfn.addToken();
+    const taskFile = writeTask(dir, token, { heartbeatSeconds: 60 });
+    const env = cliEnv(sfn.url, { SSP_SPOT_CHECK: undefined, SSP_IMDS_ENDPOINT: imds.url, SSP_HEARTBEAT_INTERVAL_MS: '500', HOME: dir });
+    const child = spawn(process.execPath, [options.bundle ?? BUNDLE, 'run', '--task-file', taskFile, '--', 'sleep', String(options.jobSeconds ?? 2)], {
+      env,
+      stdio: 'ignore',
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    const closed = new Promise<void>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', () => resolve());
+    }).finally(() => clearTimeout(timer));
+    let vmHwmKib: number | undefined;
+    let readError: unknown;
+    sfn.onFinal(token, () => {
+      try {
+        const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8');
+        const match = /^VmHWM:\s+(\d+) kB$/m.exec(status);
+        if (!match) throw new Error(`no VmHWM line in /proc/${child.pid}/status`);
+        vmHwmKib = Number(match[1]);
+      } catch (e) {
+        readError = e;
+      }
+    });
+    await closed;
+    if (vmHwmKib === undefined) throw new Error(`could not read the runtime's VmHWM: ${readError ?? 'no final result arrived'}`);
+    return { vmHwmKib, state: sfn.tokenState(token) ?? 'unknown' };
+  } finally {
+    await Promise.all([sfn.dispose(), imds.stop()]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -259,6 +259,53 @@ describe('the task document\'s env and attempt', () => {
   });
 });
 
+describe('the job\'s arguments in the log (they are the execution input\'s and may hold secrets)', () => {
+  const secretArgs = ['--password=hunter2', 'two words'];
+
+  test('by default only their number is logged; the job still gets them', async () => {
+    const dir = tmpDir();
+    const token = sfn.addToken();
+    const script = writeScript(dir, 'echo "got $# args: $1|$2"');
+    const res = await runCli(['run', '--task-file', writeTask(dir, token, { args: secretArgs }), '--', 'bash', script], cliEnv(sfn.url));
+
+    expect(res.code).toBe(CLI_EXIT.OK);
+    expect(sfn.finalsFor(token)[0].output.outputTail).toBe('got 2 args: --password=hunter2|two words\n');
+    expect(res.stderr).toContain(`starting bash ${script} with 2 arguments from the task (not logged; set SSP_LOG_ARGS=1 to log them)\n`);
+    expect(res.stderr).not.toContain('hunter2');
+    expect(res.stderr).not.toContain('two words');
+
+    const one = sfn.addToken();
+    const single = await runCli(['run', '--task-file', writeTask(dir, one, { args: ['x'] }), '--', 'true'], cliEnv(sfn.url));
+    expect(single.stderr).toContain('starting true with 1 argument from the task (not logged;');
+    const none = sfn.addToken();
+    const noArgs = await runCli(['run', '--task-file', writeTask(dir, none), '--', 'true', 'from-cli'], cliEnv(sfn.url));
+    expect(noArgs.stderr).toContain('starting true from-cli\n');
+  });
+
+  test.each([
+    ['the runtime\'s environment', { SSP_LOG_ARGS: '1' }, {}],
+    ['the task document\'s env', {}, { SSP_LOG_ARGS: '1' }],
+  ])('SSP_LOG_ARGS=1 in %s logs them, quoted', async (_where, processEnv, taskEnv) => {
+    const dir = tmpDir();
+    const token = sfn.addToken();
+    const script = writeScript(dir, 'true');
+    const res = await runCli(
+      ['run', '--task-file', writeTask(dir, token, { args: secretArgs, env: taskEnv }), '--', 'bash', script],
+      cliEnv(sfn.url, processEnv),
+    );
+    expect(res.code).toBe(CLI_EXIT.OK);
+    expect(res.stderr).toContain(`starting bash ${script} --password=hunter2 'two words'\n`);
+  });
+
+  test('SSP_LOG_ARGS other than 1 logs only the number', async () => {
+    const dir = tmpDir();
+    const token = sfn.addToken();
+    const res = await runCli(['run', '--task-file', writeTask(dir, token, { args: secretArgs }), '--', 'true'], cliEnv(sfn.url, { SSP_LOG_ARGS: 'yes' }));
+    expect(res.stderr).toContain('starting true with 2 arguments from the task');
+    expect(res.stderr).not.toContain('hunter2');
+  });
+});
+
 describe('runJob (in-process)', () => {
   test('forwards output to the given streams and returns the outcome', async () => {
     const token = sfn.addToken();

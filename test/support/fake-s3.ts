@@ -48,9 +48,10 @@ export interface S3Request {
 
 /**
  * What a faulted request answers: an S3 error code (`'AccessDenied'` 403, `'SlowDown'` 503, `'InternalError'` 500,
- * `'NoSuchBucket'` 404, other codes 400), a bare HTTP status, or `'reset'` (connection destroyed).
+ * `'NoSuchBucket'` 404, other codes 400), a bare HTTP status, `'reset'` (connection destroyed), or `{ delayMs }`: the
+ * normal answer, that much later (a slow upload).
  */
-export type S3Fault = string | number | 'reset';
+export type S3Fault = string | number | 'reset' | { readonly delayMs: number };
 
 /** The next `times` requests matching `method` (and `key`) answer `fault`. */
 export interface S3FaultRule {
@@ -127,6 +128,10 @@ export class FakeS3 extends LoopbackServer {
       if (!request.bucket || !key) return this.error(res, request, 400, 'InvalidRequest', 'path-style /<bucket>/<key> requests only');
 
       const fault = this.takeFault(request);
+      if (typeof fault === 'object') {
+        setTimeout(() => this.answer(req, res, request, url, body), fault.delayMs);
+        return;
+      }
       if (fault !== undefined) {
         if (fault === 'reset') {
           req.socket.destroy();
@@ -135,34 +140,39 @@ export class FakeS3 extends LoopbackServer {
         if (typeof fault === 'number') return this.error(res, request, fault, fault >= 500 ? 'InternalError' : 'InvalidRequest', 'injected fault');
         return this.error(res, request, STATUS_OF[fault] ?? 400, fault, `injected ${fault}`);
       }
-
-      const id = `${request.bucket}/${key}`;
-      if (method === 'PUT') {
-        if (url.searchParams.has('tagging') || url.searchParams.has('uploads') || url.searchParams.has('partNumber')) {
-          return this.error(res, request, 501, 'NotImplemented', 'only plain PutObject is supported');
-        }
-        const contentType = typeof req.headers['content-type'] === 'string' ? req.headers['content-type'] : undefined;
-        this.objects.set(id, { body, tags: request.tags ?? {}, contentType, time: request.time });
-        request.status = 200;
-        res.writeHead(200, { 'etag': '"fake-etag"', 'content-length': 0, 'x-amz-request-id': `fake-${this.requests.length}` });
-        res.end();
-        return;
-      }
-      if (method === 'GET') {
-        const obj = this.objects.get(id);
-        if (!obj) return this.error(res, request, 404, 'NoSuchKey', 'The specified key does not exist.');
-        request.status = 200;
-        res.writeHead(200, {
-          'content-type': obj.contentType ?? 'application/octet-stream',
-          'content-length': obj.body.length,
-          'etag': '"fake-etag"',
-          'x-amz-tagging-count': String(Object.keys(obj.tags).length),
-        });
-        res.end(obj.body);
-        return;
-      }
-      return this.error(res, request, 405, 'MethodNotAllowed', `${method} is not supported by the fake`);
+      this.answer(req, res, request, url, body);
     });
+  }
+
+  /** The answer of an S3 that works: store a PUT, return a GET. */
+  private answer(req: http.IncomingMessage, res: http.ServerResponse, request: S3Request, url: URL, body: Buffer): void {
+    const { method, key } = request;
+    const id = `${request.bucket}/${key}`;
+    if (method === 'PUT') {
+      if (url.searchParams.has('tagging') || url.searchParams.has('uploads') || url.searchParams.has('partNumber')) {
+        return this.error(res, request, 501, 'NotImplemented', 'only plain PutObject is supported');
+      }
+      const contentType = typeof req.headers['content-type'] === 'string' ? req.headers['content-type'] : undefined;
+      this.objects.set(id, { body, tags: request.tags ?? {}, contentType, time: request.time });
+      request.status = 200;
+      res.writeHead(200, { 'etag': '"fake-etag"', 'content-length': 0, 'x-amz-request-id': `fake-${this.requests.length}` });
+      res.end();
+      return;
+    }
+    if (method === 'GET') {
+      const obj = this.objects.get(id);
+      if (!obj) return this.error(res, request, 404, 'NoSuchKey', 'The specified key does not exist.');
+      request.status = 200;
+      res.writeHead(200, {
+        'content-type': obj.contentType ?? 'application/octet-stream',
+        'content-length': obj.body.length,
+        'etag': '"fake-etag"',
+        'x-amz-tagging-count': String(Object.keys(obj.tags).length),
+      });
+      res.end(obj.body);
+      return;
+    }
+    return this.error(res, request, 405, 'MethodNotAllowed', `${method} is not supported by the fake`);
   }
 
   private takeFault(request: S3Request): S3Fault | undefined {

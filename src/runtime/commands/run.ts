@@ -4,6 +4,7 @@ import { positiveNumber, taskFile, tokenFromEnv, UsageError } from './command';
 import type { Command } from './command';
 import { ENV } from '../../protocol';
 import type { FinalOutcome } from '../reporter';
+import { parseSpillLocation } from '../result-spill';
 import { runJob } from '../run-job';
 import type { RunJobTask } from '../run-job';
 import { readTaskDocument } from '../task-document';
@@ -12,12 +13,20 @@ import { readTaskDocument } from '../task-document';
 export const BEFORE_REPORT_TIMEOUT_MS = 120_000;
 
 export const runCommand: Command = {
-  options: ['task-file', 'heartbeat-seconds', 'kill-grace-seconds', 'log-file', 'before-report'],
+  options: ['task-file', 'heartbeat-seconds', 'kill-grace-seconds', 'log-file', 'before-report', 'spill-to'],
   takesCommand: true,
   prepare({ options, rest }, env) {
     if (rest.length === 0) throw new UsageError('run: missing the command to run (after --)');
     const task = resolveRunTask(options, env);
     const killGraceSeconds = positiveNumber('--kill-grace-seconds', options.get('kill-grace-seconds'));
+    const spillTo = options.get('spill-to');
+    if (spillTo !== undefined) {
+      try {
+        parseSpillLocation(spillTo);
+      } catch (e) {
+        throw new UsageError(`--spill-to ${(e as Error).message}`);
+      }
+    }
     const [command, ...args] = rest;
     return async () => {
       const result = await runJob({
@@ -27,6 +36,7 @@ export const runCommand: Command = {
         killGraceMs: killGraceSeconds === undefined ? undefined : killGraceSeconds * 1000,
         logFile: options.get('log-file'),
         beforeReport: beforeReportHook(options.get('before-report')),
+        spill: spillTo === undefined ? undefined : { location: spillTo },
       });
       return result.exitCode;
     };
