@@ -1,6 +1,7 @@
 /**
  * A tiny local stand-in for Amazon S3: path-style `PUT /<bucket>/<key>` (with object tags from the `x-amz-tagging`
  * header) and `GET /<bucket>/<key>` (`404 NoSuchKey` XML for a missing key), enough for the runtime's hand-overs.
+ * PUT honours `If-None-Match: *` (412 PreconditionFailed when the key exists, as PutObject's IfNoneMatch does).
  * GET also answers `Last-Modified` and an MD5 `ETag`, and honours `If-Match` (412 PreconditionFailed) and a single
  * `Range: bytes=<first>-<last>` (206 with `Content-Range`; 416 InvalidRange when `first` is past the end), as
  * https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html describes (the log forwarder reads that way).
@@ -52,6 +53,8 @@ export interface S3Request {
   readonly range?: string;
   /** The `If-Match` header of a GET, if any. */
   readonly ifMatch?: string;
+  /** The `If-None-Match` header of a PUT, if any. */
+  readonly ifNoneMatch?: string;
 }
 
 /**
@@ -128,6 +131,7 @@ export class FakeS3 extends LoopbackServer {
         signed: String(req.headers.authorization ?? '').startsWith('AWS4-HMAC-SHA256'),
         range: typeof req.headers.range === 'string' ? req.headers.range : undefined,
         ifMatch: typeof req.headers['if-match'] === 'string' ? req.headers['if-match'] : undefined,
+        ifNoneMatch: typeof req.headers['if-none-match'] === 'string' ? req.headers['if-none-match'] : undefined,
         time: Date.now(),
         status: 0,
       };
@@ -150,6 +154,11 @@ export class FakeS3 extends LoopbackServer {
       if (method === 'PUT') {
         if (url.searchParams.has('tagging') || url.searchParams.has('uploads') || url.searchParams.has('partNumber')) {
           return this.error(res, request, 501, 'NotImplemented', 'only plain PutObject is supported');
+        }
+        // "Uploads the object only if the object key name does not already exist ... Otherwise, Amazon S3 returns a
+        // 412 Precondition Failed error" (@aws-sdk/client-s3 PutObjectRequest.IfNoneMatch).
+        if (request.ifNoneMatch === '*' && this.objects.has(id)) {
+          return this.error(res, request, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
         }
         const contentType = typeof req.headers['content-type'] === 'string' ? req.headers['content-type'] : undefined;
         this.objects.set(id, { body, tags: request.tags ?? {}, contentType, time: request.time });
