@@ -327,6 +327,7 @@ export class ShellScriptPipeline extends Construct {
     const instance = new Instance(this, props, { image, bucket, network, pipelineId: this.pipelineId, maxAttempts });
     const role = instance.role;
     this.instanceRole = role;
+    jobBucket.reserveTaskTokens(role);
 
     const runtime = new RuntimeAsset(this, role);
     handoff.bind(this, { bucket, role });
