@@ -366,6 +366,7 @@ export class ShellScriptPipeline extends Construct {
       timeout: attempts.executionTimeout,
       notifyOnSuccess: notifications.notifyOnSuccess,
       notifyOnFailure: notifications.notifyOnFailure,
+      outputLocation: staging.outputLocation,
     });
     this.stateMachine = run.stateMachine;
     notifications.grantPublish(this.stateMachine);

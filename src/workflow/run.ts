@@ -30,6 +30,8 @@ export interface RunStateMachineProps {
   readonly timeout?: Duration;
   readonly notifyOnSuccess: boolean;
   readonly notifyOnFailure: boolean;
+  /** Where the run's staged outputs are, as a States.Format expression; only with `staging.outputPrefix`. */
+  readonly outputLocation?: string;
 }
 
 /**
