@@ -212,8 +212,11 @@ export interface ShellScriptPipelineProps {
   readonly staging?: StagingOptions;
 
   /**
-   * Also send each job's output to a CloudWatch Logs group the construct creates, kept this long
-   * (one log stream per attempt: `<execution>/<instance ID>`). The output always goes to the job bucket too.
+   * Also copy each job's output to a CloudWatch Logs group the construct creates, kept this long
+   * (one log stream per attempt: `<execution>/<instance ID>`). The output always goes to the job bucket first;
+   * after each attempt the run state machine invokes a log forwarder (a Lambda function the construct creates)
+   * that copies it from there, so the instances need no CloudWatch Logs permission. A log larger than 4 MiB is
+   * copied as its first and last 2 MiB. The forwarder failing never changes a run's outcome.
    *
    * @default - output only in the job bucket, under `pipeline/runs/`
    */
@@ -334,7 +337,7 @@ export class ShellScriptPipeline extends Construct {
     this.activity = handoff.activity;
 
     const staging = new Staging(this, props, { bucket, role });
-    const jobLogs = new JobLogs(this, props, role);
+    const jobLogs = new JobLogs(this, props, bucket);
     this.jobLogGroup = jobLogs.logGroup;
 
     const bootstrap = new Bootstrap({
@@ -347,7 +350,6 @@ export class ShellScriptPipeline extends Construct {
     });
     handoff.addToBootstrap(bootstrap);
     staging.addToBootstrap(bootstrap);
-    jobLogs.addToBootstrap(bootstrap);
 
     // ---- State machine --------------------------------------------------------------------------
     const pipelineId = this.pipelineId;
@@ -366,6 +368,7 @@ export class ShellScriptPipeline extends Construct {
       timeout: attempts.executionTimeout,
       notifyOnSuccess: notifications.notifyOnSuccess,
       notifyOnFailure: notifications.notifyOnFailure,
+      afterJob: jobLogs.afterJob(role.roleId),
       outputLocation: staging.outputLocation,
     });
     this.stateMachine = run.stateMachine;
