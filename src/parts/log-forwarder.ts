@@ -108,7 +108,7 @@ function acknowledgeNagFindings(role: iam.Role, bucket: s3.IBucket): void {
   Validations.of(role.node.tryFindChild('DefaultPolicy')!).acknowledge({
     id: `AwsSolutions-IAM5[Resource::<${Stack.of(role).getLogicalId(cfnBucket)}.Arn>/${RUNS_PREFIX}*]`,
     reason:
-      'The log forwarder reads run logs, pipeline/runs/<execution>/<instance>/output.log, whose names are not known when the policy is ' +
+      'The log forwarder reads run logs, pipeline/runs/<instance>/<execution>/output.log, whose names are not known when the policy is ' +
       'written; it may read nothing else in the job bucket, and the handler refuses any other key.',
   });
 }

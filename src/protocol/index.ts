@@ -168,7 +168,7 @@ export const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
  */
 export const OUTPUT_STAGING_FAILED_EXIT = 97;
 
-/** The file name of the run log each instance uploads under `RUNS_PREFIX<execution name>/<aws:userid>/`. */
+/** The file name of the run log each instance uploads to its run folder, `RUNS_PREFIX<aws:userid>/<execution name>/`. */
 export const RUN_LOG_FILE = 'output.log';
 
 /**
@@ -179,7 +179,7 @@ export const RUN_LOG_FILE = 'output.log';
 export interface LogForwarderInput {
   /** The job bucket; must be the bucket the function was deployed for. */
   readonly bucket: string;
-  /** The run log: `RUNS_PREFIX<execution name>/<role ID>:<instance ID>/RUN_LOG_FILE`. */
+  /** The run log: `RUNS_PREFIX<role ID>:<instance ID>/<execution name>/RUN_LOG_FILE`. */
   readonly key: string;
   /** The job log group; must be the log group the function was deployed for. */
   readonly logGroupName: string;
