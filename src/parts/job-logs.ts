@@ -79,7 +79,11 @@ export class JobLogs {
 class ForwardJobLog extends tasks.LambdaInvoke implements IAcknowledgedState {
   private readonly functionArn: string;
 
-  constructor(scope: Construct, id: string, props: { readonly forwarder: lambda.IFunction; readonly input: Record<keyof LogForwarderInput, string> }) {
+  constructor(
+    scope: Construct,
+    id: string,
+    props: { readonly forwarder: lambda.IFunction; readonly input: Record<keyof LogForwarderInput, string> },
+  ) {
     super(scope, id, {
       comment: "Copies this attempt's run log from the job bucket to the job log group; a failure here never changes the run",
       lambdaFunction: props.forwarder,

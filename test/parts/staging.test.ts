@@ -9,8 +9,8 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { TaskHandoff } from '../../src';
 import { Staging } from '../../src/parts/staging';
 import { renderBootstrap } from '../support/bootstrap';
-import { resourcesAllowed, templateStatementsOf } from '../support/policies';
 import { runLocally } from '../support/local-sfn';
+import { resourcesAllowed, templateStatementsOf } from '../support/policies';
 import { happyHandlers, INSTANCE, notifications } from '../support/run-handlers';
 import { BUCKET, cleanupSandboxes, heartbeatCalls, INSTANCE_ID, jobObjects, RENDER_OPTIONS, RUN_PREFIX, runSandbox, summary } from '../support/sandbox';
 import { cfn, definitionOf, expectRejected, heredoc, lazySynth, resolveIntrinsics, runMachineId, synth, Synthesized, userDataOf, value } from '../support/template';
@@ -93,7 +93,7 @@ describe('staging', () => {
     expect(script).toMatch(/^JOB_CMD=\(\/bin\/bash "\$WORK\/run-job\.sh" "\$JOB"\)$/m);
   });
 
-  test("the instance role may put objects in its own folder under <outputPrefix>/ (<outputPrefix>/${aws:userid}/*) only", () => {
+  test('the instance role may put objects in its own folder under <outputPrefix>/ (<outputPrefix>/${aws:userid}/*) only', () => {
     const s = staged();
     s.template.hasResourceProperties('AWS::IAM::Policy', {
       Roles: [cfn(s, s.pipeline.instanceRole.roleName)],
