@@ -38,12 +38,14 @@ const project = new awscdk.AwsCdkConstructLibrary({
     mavenArtifactId: 'cdk-shell-script-pipeline',
   },
 
-  // The job-side runtime (src/runtime) is bundled with esbuild into assets/ and shipped as a CDK asset.
-  // It is not part of the jsii API, so jsii never compiles it and @aws-sdk/client-sfn stays a devDependency.
-  excludeTypescript: ['src/runtime/**', 'src/local/**'],
+  // The job-side runtime (src/runtime) and the log forwarder Lambda function (src/log-forwarder) are bundled with
+  // esbuild into assets/ and shipped as CDK assets. They are not part of the jsii API, so jsii never compiles them
+  // and the AWS SDK clients they use stay devDependencies.
+  excludeTypescript: ['src/runtime/**', 'src/local/**', 'src/log-forwarder/**'],
   devDeps: [
     '@aws-sdk/client-sfn@^3',
     '@aws-sdk/client-s3@^3',
+    '@aws-sdk/client-cloudwatch-logs@^3',
     'cdk-nag@^3',
     'asl-validator@^4',
     'aws-local-stepfunctions@^3',
@@ -108,12 +110,27 @@ project.bundler.addBundle('src/runtime/cli.ts', {
   externals: ['aws-crt'],
 });
 
+// The log forwarder: the Lambda function (src/log-forwarder) that copies a run's log from the job bucket into the job
+// log group, so instances need no CloudWatch Logs grant. It bundles its own AWS SDK rather than using the one in the
+// Lambda runtime, so the version is pinned and the tests run the same SDK. Target node20 (this machine's Node, the
+// bundle smoke test runs it here); the function runs on a newer Node (see src/parts/log-forwarder.ts).
+project.bundler.addBundle('src/log-forwarder/index.ts', {
+  platform: 'node',
+  target: 'node20',
+  watchTask: false,
+  minify: true,
+  keepNames: true,
+  mainFields: ['module', 'main'],
+  externals: ['aws-crt'],
+});
+
 // Tests run the bundled runtime as a real child process, so the test task builds it first: the only bundle step
 // of a build. The npm package must carry the bundles, so packaging refuses to run without them.
 const testTask = project.tasks.tryFind('test')!;
 testTask.prependSpawn(project.bundler.bundleTask);
 project.tasks.tryFind('package:js')!.prependExec(
-  'test -f assets/runtime/cli/heartbeat.js || { echo "assets/ has no runtime bundle: run npx projen bundle (or the whole build) first" >&2; exit 1; }',
+  'test -f assets/runtime/cli/heartbeat.js -a -f assets/log-forwarder/index/index.js || ' +
+    '{ echo "assets/ lacks a bundle (runtime or log forwarder): run npx projen bundle (or the whole build) first" >&2; exit 1; }',
 );
 
 // projen's dev config includes '**/*.ts' from its folder; at the root that would type-check lib/ and cdk.out too.
@@ -121,7 +138,7 @@ project.tsconfigDev.file.addOverride('include', ['src/**/*.ts', 'test/**/*.ts', 
 
 // Editors (TypeScript 6 tsserver) and eslint's project service take the nearest tsconfig.json, so each folder
 // outside the jsii build gets one that extends the root tsconfig.dev.json.
-for (const dir of ['test', 'src/runtime', 'src/local', 'example', 'bench']) {
+for (const dir of ['test', 'src/runtime', 'src/local', 'src/log-forwarder', 'example', 'bench']) {
   const up = dir.split('/').map(() => '..').join('/');
   new JsonFile(project, `${dir}/tsconfig.json`, {
     obj: {
@@ -133,8 +150,9 @@ for (const dir of ['test', 'src/runtime', 'src/local', 'example', 'bench']) {
   });
 }
 
-// Each concept in one home, and no way back: no import cycles anywhere, the job-side runtime sees only the shared
-// protocol (it is bundled on its own and must not pull in aws-cdk-lib), and the protocol imports nothing of ours.
+// Each concept in one home, and no way back: no import cycles anywhere, the job-side runtime and the log forwarder see
+// only the shared protocol (each is bundled on its own and must not pull in aws-cdk-lib), and the protocol imports
+// nothing of ours.
 project.eslint!.addRules({
   'import/no-cycle': ['error', { ignoreExternal: true }],
   'import/no-restricted-paths': [
@@ -143,8 +161,10 @@ project.eslint!.addRules({
       zones: [
         { target: './src/runtime', from: './src', except: ['./runtime', './protocol'], message: 'The runtime may import only src/protocol.' },
         { target: './src/local', from: './src', except: ['./local', './protocol'], message: 'The local runner is bundled on its own; it may import only src/protocol.' },
+        { target: './src/log-forwarder', from: './src', except: ['./log-forwarder', './protocol'], message: 'The log forwarder may import only src/protocol.' },
         { target: './src/protocol', from: './src', except: ['./protocol'], message: 'src/protocol is shared by construct and runtime and imports nothing of ours.' },
         { target: ['./src/*.ts', './src/!(runtime|local)/**'], from: ['./src/runtime', './src/local'], message: 'Construct code must not import the runtime; it ships as a bundled asset.' },
+        { target: ['./src/*.ts', './src/!(log-forwarder)/**'], from: './src/log-forwarder', message: 'Construct code must not import the log forwarder; it ships as a bundled asset.' },
       ],
     },
   ],

@@ -206,8 +206,11 @@ export interface ShellScriptPipelineProps {
   readonly staging?: StagingOptions;
 
   /**
-   * Also send each job's output to a CloudWatch Logs group the construct creates, kept this long
-   * (one log stream per attempt: `<execution>/<instance ID>`). The output always goes to the job bucket too.
+   * Also copy each job's output to a CloudWatch Logs group the construct creates, kept this long
+   * (one log stream per attempt: `<execution>/<instance ID>`). The output always goes to the job bucket first;
+   * after each attempt the run state machine invokes a log forwarder (a Lambda function the construct creates)
+   * that copies it from there, so the instances need no CloudWatch Logs permission. A log larger than 4 MiB is
+   * copied as its first and last 2 MiB. The forwarder failing never changes a run's outcome.
    *
    * @default - output only in the job bucket, under `pipeline/runs/`
    */

@@ -103,13 +103,16 @@ export class ShellScriptPipeline extends Construct {
     const attempts = new Attempts(this, props);
     const network = new Network(this, props);
     const handoff = handoffFor(props.taskHandoff);
-    const bucket = new JobBucket(this, props, handoff.lifecycleRules).bucket;
+    const jobBucket = new JobBucket(this, props, handoff.lifecycleRules);
+    const bucket = jobBucket.bucket;
     const notifications = new Notifications(this, props);
     const instance = new Instance(this, props, { image, bucket, network, pipelineId: this.pipelineId, maxAttempts: attempts.maxAttempts });
+    // Task documents hold task tokens: the bucket policy keeps every other principal from reading them.
+    jobBucket.reserveTaskTokens(instance.role);
     const runtime = new RuntimeAsset(this, instance.role);
     handoff.bind(this, { bucket, role: instance.role });
     const staging = new Staging(this, props, { bucket, role: instance.role });
-    const jobLogs = new JobLogs(this, props, instance.role);
+    const jobLogs = new JobLogs(this, props, bucket);
 
     const bootstrap = new Bootstrap({
       bucketName: bucket.bucketName,
@@ -120,7 +123,6 @@ export class ShellScriptPipeline extends Construct {
     });
     handoff.addToBootstrap(bootstrap);
     staging.addToBootstrap(bootstrap);
-    jobLogs.addToBootstrap(bootstrap);
 
     const run = new RunStateMachine(this, {
       jobTimeout: attempts.jobTimeout,
@@ -133,6 +135,8 @@ export class ShellScriptPipeline extends Construct {
       topic: notifications.topic,
       notifyOnSuccess: notifications.notifyOnSuccess,
       notifyOnFailure: notifications.notifyOnFailure,
+      afterJob: jobLogs.afterJob(instance.role.roleId),
+      outputLocation: staging.outputLocation,
       instanceRoleId: instance.role.roleId,
       launch: instance.launch,
       pause: handoff,

@@ -1,8 +1,9 @@
-import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { acknowledge } from '../nag';
-import { RESERVED_PREFIX, RUNS_PREFIX, TASKS_PREFIX } from '../protocol';
+import { HANDOFF_PREFIX, OWNER_TAG, RESERVED_PREFIX, RUNS_PREFIX, TASKS_PREFIX } from '../protocol';
 import type { ShellScriptPipelineProps } from '../shell-script-pipeline-props';
 
 /** The props this part owns. */
@@ -52,6 +53,53 @@ export class JobBucket {
         'CloudTrail, and the pipeline writes its own run logs under pipeline/runs/.',
     });
   }
+
+  /**
+   * Task documents (`pipeline/tasks/`) and hand-overs (`pipeline/handoff/`) hold task tokens: whoever reads one can
+   * answer that execution's task. The bucket policy keeps them out of every principal's reach but `instanceRole`'s
+   * (whose own policy narrows each instance to the object tagged with its `aws:userid`), so a broad grant such as
+   * `bucket.grantRead(someRole)` never reaches a token; and it keeps their owner tags as written, so nobody can
+   * retag another instance's object to read it. Writing them is not denied: the state machine writes task documents.
+   */
+  public reserveTaskTokens(instanceRole: iam.IRole): void {
+    const tokens = [this.bucket.arnForObjects(`${TASKS_PREFIX}*`), this.bucket.arnForObjects(`${HANDOFF_PREFIX}*`)];
+    this.bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'TaskTokensOnlyForJobInstances',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:GetObject', 's3:GetObjectVersion'],
+        resources: tokens,
+        // "For IAM roles, the request context returns the ARN of the role, not the ARN of the user that assumed the
+        // role" (IAM User Guide, global condition keys, aws:PrincipalArn:
+        // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-principalarn).
+        // The role's session ARNs are excepted too, so the instances keep their reads even if a request carried the
+        // session ARN instead. An anonymous request has no aws:PrincipalArn, and a negated operator matches a missing key.
+        conditions: { ArnNotLike: { 'aws:PrincipalArn': [instanceRole.roleArn, roleSessionArns(this.bucket, instanceRole)] } },
+      }),
+    );
+    this.bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'TaskTokenOwnersStayPut',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:PutObjectTagging', 's3:PutObjectVersionTagging', 's3:DeleteObjectTagging', 's3:DeleteObjectVersionTagging'],
+        resources: tokens,
+        // Null false = the object already has an owner tag. The Service Authorization Reference lists
+        // s3:ExistingObjectTag/<key> for these actions (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html);
+        // a new object (PutObject with Tagging) has no existing tag, so writing one stays possible.
+        conditions: { Null: { [`s3:ExistingObjectTag/${OWNER_TAG}`]: 'false' } },
+      }),
+    );
+  }
+}
+
+/**
+ * The ARNs of `role`'s sessions: `arn:<partition>:sts::<account>:assumed-role/<role name>/*` (an assumed-role ARN
+ * names the role without its path: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-arns).
+ */
+function roleSessionArns(scope: Construct, role: iam.IRole): string {
+  return Stack.of(scope).formatArn({ service: 'sts', region: '', resource: 'assumed-role', resourceName: `${role.roleName}/*` });
 }
 
 /**
@@ -65,6 +113,25 @@ export function userPrefixProblem(prop: string, prefix: string): string | undefi
     return `'${prop}' must be a prefix of the job bucket outside '${RESERVED_PREFIX}' (the pipeline's own) and without '..', got '${prefix}'`;
   }
   return undefined;
+}
+
+/**
+ * The problem with two prefixes of the job bucket that overlap: the same folder, or one inside the other (compared
+ * folder by folder, so `out` and `output` do not overlap). `written` is a prefix runs write to; the message names both
+ * props and values. A token is not checked.
+ */
+export function overlapProblem(written: [prop: string, prefix: string], other: [prop: string, prefix: string]): string | undefined {
+  const [writtenProp, writtenPrefix] = written;
+  const [otherProp, otherPrefix] = other;
+  if (Token.isUnresolved(writtenPrefix) || Token.isUnresolved(otherPrefix)) return undefined;
+  const a = `${trimSlashes(writtenPrefix)}/`;
+  const b = `${trimSlashes(otherPrefix)}/`;
+  if (!a.startsWith(b) && !b.startsWith(a)) return undefined;
+  const how = a === b ? 'is the same folder as' : a.startsWith(b) ? 'is inside' : 'contains';
+  return (
+    `'${writtenProp}' ('${writtenPrefix}') ${how} '${otherProp}' ('${otherPrefix}'): every run may write under '${writtenProp}', ` +
+    `so it must not overlap '${otherProp}'; choose folders where neither is inside the other`
+  );
 }
 
 /** A prefix without leading or trailing '/'. */

@@ -7,10 +7,10 @@ import * as s3deploy from 'aws-cdk-lib/aws-s3-deployment';
 import { Construct, IConstruct } from 'constructs';
 import { acknowledge, nagText, wildcardAction, wildcardResource } from '../nag';
 import type { ShellScriptPipelineProps } from '../shell-script-pipeline-props';
-import { userPrefixProblem } from './job-bucket';
+import { overlapProblem, userPrefixProblem } from './job-bucket';
 
-/** The props this part owns. */
-export type ScriptsProps = Pick<ShellScriptPipelineProps, 'scriptsPath' | 'scriptsPrefix'>;
+/** The props this part owns, and `staging` (whose output prefix must keep out of the scripts). */
+export type ScriptsProps = Pick<ShellScriptPipelineProps, 'scriptsPath' | 'scriptsPrefix' | 'staging'>;
 
 const DEFAULT_PREFIX = 'scripts/';
 
@@ -21,8 +21,13 @@ const DEFAULT_PREFIX = 'scripts/';
 export class Scripts {
   /** What is wrong with these props, each naming the prop, the value and the fix. Values that are tokens are not checked. */
   public static problems(props: ScriptsProps): string[] {
-    const problem = props.scriptsPrefix === undefined ? undefined : userPrefixProblem('scriptsPrefix', props.scriptsPrefix);
-    return problem ? [problem] : [];
+    const problems = [props.scriptsPrefix === undefined ? undefined : userPrefixProblem('scriptsPrefix', props.scriptsPrefix)];
+    // Runs write staged outputs; where scripts ship (scriptsPath, or an explicit scriptsPrefix) they must not.
+    const output = props.staging?.outputPrefix;
+    if (output !== undefined && (props.scriptsPath !== undefined || props.scriptsPrefix !== undefined)) {
+      problems.push(overlapProblem(['staging.outputPrefix', output], ['scriptsPrefix', props.scriptsPrefix ?? DEFAULT_PREFIX]));
+    }
+    return problems.filter((p): p is string => p !== undefined);
   }
 
   /** The deployment that uploads `scriptsPath`; only with `scriptsPath`. */

@@ -192,3 +192,60 @@ export const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
  * output prefix: the runtime reports it as `Job.NonZeroExit` like any other, so the attempt fails.
  */
 export const OUTPUT_STAGING_FAILED_EXIT = 97;
+
+/** The file name of the run log each instance uploads to its run folder, `RUNS_PREFIX<aws:userid>/<execution name>/`. */
+export const RUN_LOG_FILE = 'output.log';
+
+/**
+ * The input of the log forwarder (src/log-forwarder), the Lambda function the run state machine invokes after a job
+ * when `jobLogRetention` is set. It copies one run's log from the job bucket into one stream of the job log group, so
+ * instances need no CloudWatch Logs grant. The function refuses any other shape.
+ */
+export interface LogForwarderInput {
+  /** The job bucket; must be the bucket the function was deployed for. */
+  readonly bucket: string;
+  /** The run log: `RUNS_PREFIX<role ID>:<instance ID>/<execution name>/RUN_LOG_FILE`. */
+  readonly key: string;
+  /** The job log group; must be the log group the function was deployed for. */
+  readonly logGroupName: string;
+  /**
+   * The stream to write (created if missing): 1 to 512 characters, no ':' or '*' (CreateLogStream pattern `[^:*]*`).
+   * The state machine names it `<execution name>/<instance ID>`; execution names never contain ':' or '*'.
+   */
+  readonly logStreamName: string;
+}
+
+/** What the log forwarder returns (the task's result in the execution history). */
+export interface LogForwarderResult {
+  readonly logGroupName: string;
+  readonly logStreamName: string;
+  /** Size of the run log in S3, in bytes. */
+  readonly logBytes: number;
+  /** Log events written (lines, pieces of over-long lines, and the cut marker). */
+  readonly events: number;
+  /** PutLogEvents calls made. */
+  readonly batches: number;
+  /** Bytes of the log left out between the forwarded head and tail (0 when the whole log was forwarded). */
+  readonly omittedBytes: number;
+}
+
+/**
+ * Error names the log forwarder fails with (the Lambda error type, which a Step Functions Catch matches on:
+ * https://docs.aws.amazon.com/step-functions/latest/dg/tutorial-handling-error-conditions.html).
+ */
+export const LOG_FORWARDER_ERRORS = {
+  /** The input is not a `LogForwarderInput` this function may act on (shape, key, names, bucket, log group). */
+  INVALID_INPUT: 'LogForwarder.InvalidInput',
+  /** The run log could not be read from S3 (a missing key reads as AccessDenied: the function may not list the bucket). */
+  READ_FAILED: 'LogForwarder.ReadFailed',
+  /** CreateLogStream or PutLogEvents failed; events before the failing batch were written. */
+  WRITE_FAILED: 'LogForwarder.WriteFailed',
+  /** CloudWatch Logs accepted the batches but rejected some events as too old, too new or expired. */
+  EVENTS_REJECTED: 'LogForwarder.EventsRejected',
+} as const;
+
+/** Environment variables the construct sets on the log forwarder: the only bucket and log group it may use. */
+export const LOG_FORWARDER_ENV = {
+  BUCKET: 'SSP_LOG_FORWARDER_BUCKET',
+  LOG_GROUP: 'SSP_LOG_FORWARDER_LOG_GROUP',
+} as const;

@@ -194,16 +194,25 @@ export async function claimActivityTask(options: ClaimActivityOptions): Promise<
     }
     const key = handoffKey(owner);
     const tagging = `${OWNER_TAG}=${encodeURIComponent(`${roleId}:${owner}`)}`;
-    await retry(`PutObject s3://${bucket}/${key}`, (abortSignal) => s3.send(new PutObjectCommand({
+    const written = await retry(`PutObject s3://${bucket}/${key}`, (abortSignal) => s3.send(new PutObjectCommand({
       Bucket: bucket,
       Key: key,
       Body: JSON.stringify(document),
       ContentType: 'application/json',
       Tagging: tagging,
-    }), { abortSignal }), { policy, log, attemptTimeoutMs: S3_ATTEMPT_TIMEOUT_MS }).catch((e) => {
+      // Written once, never replaced: the job bucket refuses a hand-over PutObject without it
+      // (src/parts/handoff/activity.ts), and S3 answers 412 Precondition Failed when the key exists
+      // (@aws-sdk/client-s3 PutObjectRequest.IfNoneMatch).
+      IfNoneMatch: '*',
+    }), { abortSignal }), { policy, log, attemptTimeoutMs: S3_ATTEMPT_TIMEOUT_MS }).then(() => true, (e) => {
+      // 412: a hand-over is already there (an earlier attempt of this call whose answer was lost, or another writer's).
+      if ((e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 412) return false;
       throw new ActivityClaimError(CLI_EXIT.REPORT_FAILED,
         `could not hand the task of instance ${owner} over (s3://${bucket}/${key}): ${describeError(e)}`, { cause: e });
     });
+    if (!written) {
+      return log(`drew the task of instance ${owner} (execution ${document.executionName}), but a hand-over is already at s3://${bucket}/${key}; S3 keeps the first one`);
+    }
     log(`drew the task of instance ${owner} (execution ${document.executionName}); handed it over at s3://${bucket}/${key}`);
   };
 

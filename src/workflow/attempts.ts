@@ -37,6 +37,11 @@ export interface AttemptsProps {
   /** The launch this attempt follows: a new attempt re-enters it, and a launch that gave up is a failed attempt. */
   readonly launch: Launch;
   readonly report: Report;
+  /**
+   * A step between an attempt's Terminate instance and Did the job succeed? (e.g. forwarding its log), given the state
+   * to go on to; it must go there whatever happens to it, and leave `$.error` alone.
+   */
+  readonly afterJob?: (next: sfn.IChainable) => sfn.IChainable;
 }
 
 /**
@@ -104,6 +109,6 @@ export class Attempts extends sfn.StateMachineFragment {
       .otherwise(props.report.onSuccess);
     pause.addCatch(terminate, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
     pause.next(terminate);
-    terminate.next(didSucceed);
+    terminate.next(props.afterJob ? props.afterJob(didSucceed) : didSucceed);
   }
 }

@@ -23,6 +23,8 @@ export interface ReportProps {
   readonly maxAttempts: number;
   /** Where the attempt's output log is, as a States.Format expression. */
   readonly logUrl: string;
+  /** Where the job's staged outputs went, as a States.Format expression; only with `staging.outputPrefix`. */
+  readonly outputLocation?: string;
   readonly notifyOnSuccess: boolean;
   readonly notifyOnFailure: boolean;
 }
@@ -30,6 +32,13 @@ export interface ReportProps {
 /**
  * The ends of a run: one notification per run, status in the subject, then Succeeded or Failed (with the error and cause
  * of `$.error`). Two ways in, `onSuccess` and `onFailure`, and no way out, so not a fragment.
+ *
+ * The message is a fixed set of fields: nothing of the run state is copied in wholesale, so its size stays bounded by
+ * what each field can hold. The largest are the failure's `cause` (at most 32,768 characters: SendTaskFailure's limit,
+ * MAX_CAUSE_CHARS) and the success's `job`, the runtime's task output: the last OUTPUT_TAIL_BYTES of output, and the
+ * job's result inline up to 32 KiB of JSON or, when larger, only where the runtime stored it (`job.resultLocation`).
+ * Even with every character escaped to 6 bytes, that is under SNS's 262,144-byte message limit
+ * (test/fixtures/aws/sns-publish-limits.json; test/workflow/run.test.ts computes the bound and measures it).
  */
 export class Report extends Construct {
   /** Where a run goes once its job succeeded and its instance is terminated. */
@@ -73,7 +82,11 @@ export class Report extends Construct {
       })
       : failed;
     this.onSuccess = props.notifyOnSuccess
-      ? notify(STATES.NOTIFY_SUCCESS, 'SUCCEEDED', succeeded, { job: sfn.JsonPath.objectAt('$.job') })
+      ? notify(STATES.NOTIFY_SUCCESS, 'SUCCEEDED', succeeded, {
+        // The whole task output: exit code, duration, output tail, and `result` or `resultLocation` (+ `resultBytes`).
+        job: sfn.JsonPath.objectAt('$.job'),
+        ...(props.outputLocation !== undefined ? { outputLocation: props.outputLocation } : {}),
+      })
       : succeeded;
   }
 }

@@ -30,6 +30,10 @@ export interface RunStateMachineProps {
   readonly timeout?: Duration;
   readonly notifyOnSuccess: boolean;
   readonly notifyOnFailure: boolean;
+  /** A step after each attempt's instance is terminated (Attempts' `afterJob`): with `jobLogRetention`, the log forwarder. */
+  readonly afterJob?: (next: sfn.IChainable) => sfn.IChainable;
+  /** Where the run's staged outputs are, as a States.Format expression; only with `staging.outputPrefix`. */
+  readonly outputLocation?: string;
 }
 
 /**

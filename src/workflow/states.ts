@@ -60,6 +60,8 @@ export const STATES = {
   PAUSE: 'Pause for Job Completion',
   TERMINATE: 'Terminate instance',
   TERMINATE_FAILED: 'Terminate failed',
+  /** Only with `jobLogRetention`: copies the attempt's run log to the job log group (parts/job-logs.ts). */
+  FORWARD_JOB_LOG: 'Forward job log',
   DID_JOB_SUCCEED: 'Did the job succeed?',
   TRY_AGAIN: 'Try again?',
   WAIT_BEFORE_RETRY: 'Wait before the next attempt',

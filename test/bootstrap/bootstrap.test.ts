@@ -182,13 +182,12 @@ test('activity mode: claim-activity is called with options the runtime CLI accep
   expect(unknownCliUses(script)).toEqual([]);
 });
 
-test('with every option (activity, staging, job logs) the bootstrap still passes bash -n and fits in 16 KB of user data', () => {
+test('with every option (activity, staging) the bootstrap still passes bash -n and fits in 16 KB of user data', () => {
   const script = renderBootstrap({
     ...RENDER_OPTIONS,
     activityArn: 'arn:aws:states:eu-west-1:111111111111:activity:jobs',
     stagingInputs: ['in/a', 'in/b', 'reference/data'],
     stagingOutput: 'results',
-    jobLogGroup: 'ssp-job-logs',
   });
   const file = path.join(tmpDir('ssp-bash-n-'), 'bootstrap.sh');
   fs.writeFileSync(file, script);

@@ -5,7 +5,7 @@
 import { Duration, Lazy, RemovalPolicy } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { JobBucket, trimSlashes, userPrefixProblem } from '../../src/parts/job-bucket';
-import { expectRejected, resourcesOfType, synth, Synthesized } from '../support/template';
+import { cfn, expectRejected, resourcesOfType, synth, Synthesized } from '../support/template';
 
 describe('checks', () => {
   test('accept the default and 1 day, the shortest retention', () => {
@@ -80,6 +80,43 @@ describe('with default props', () => {
         ]),
       },
     });
+  });
+
+  test("keeps task tokens for the instance role: no other principal reads them, nobody retags them (the simulator's view: test/security)", () => {
+    const tokens = [cfn(s, s.pipeline.bucket.arnForObjects('pipeline/tasks/*')), cfn(s, s.pipeline.bucket.arnForObjects('pipeline/handoff/*'))];
+    const role = s.pipeline.instanceRole;
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          {
+            Sid: 'TaskTokensOnlyForJobInstances',
+            Effect: 'Deny',
+            Principal: { AWS: '*' },
+            Action: ['s3:GetObject', 's3:GetObjectVersion'],
+            Resource: tokens,
+            Condition: {
+              ArnNotLike: {
+                'aws:PrincipalArn': [
+                  cfn(s, role.roleArn),
+                  { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':sts::111111111111:assumed-role/', cfn(s, role.roleName), '/*']] },
+                ],
+              },
+            },
+          },
+          {
+            Sid: 'TaskTokenOwnersStayPut',
+            Effect: 'Deny',
+            Principal: { AWS: '*' },
+            Action: ['s3:PutObjectTagging', 's3:PutObjectVersionTagging', 's3:DeleteObjectTagging', 's3:DeleteObjectVersionTagging'],
+            Resource: tokens,
+            Condition: { Null: { 's3:ExistingObjectTag/ssp-owner': 'false' } },
+          },
+        ]),
+      },
+    });
+    // Writing is never denied there: the state machine writes the task documents.
+    const statements: any[] = resourcesOfType(s, 'AWS::S3::BucketPolicy')[0].Properties.PolicyDocument.Statement;
+    expect(statements.filter((st) => [st.Action].flat().includes('s3:PutObject'))).toEqual([]);
   });
 
   test('expires task documents after 1 day and run artifacts after 90 days', () => {

@@ -27,6 +27,26 @@ describe('checks', () => {
   test("the construct fails when scriptsPrefix is 'pipeline/'", () => {
     expectRejected({ scriptsPrefix: 'pipeline/' }, /'scriptsPrefix' must be a prefix of the job bucket outside 'pipeline\/'.*got 'pipeline\/'/);
   });
+
+  test('the construct fails when the staging output prefix is the scripts prefix, naming both', () => {
+    expectRejected(
+      { scriptsPrefix: 'jobs/', staging: { outputPrefix: '/jobs' } },
+      /'staging\.outputPrefix' \('\/jobs'\) is the same folder as 'scriptsPrefix' \('jobs\/'\): every run may write under 'staging\.outputPrefix', so it must not overlap 'scriptsPrefix'/,
+    );
+  });
+
+  test("the construct fails when scriptsPath ships to the default 'scripts/' and the output prefix is inside or around it", () => {
+    expectRejected({ scriptsPath: SCRIPTS, staging: { outputPrefix: 'scripts/out' } }, /'staging\.outputPrefix' \('scripts\/out'\) is inside 'scriptsPrefix' \('scripts\/'\)/);
+    expect(Scripts.problems({ scriptsPrefix: 'tools/nightly/', staging: { outputPrefix: 'tools' } })).toEqual([
+      "'staging.outputPrefix' ('tools') contains 'scriptsPrefix' ('tools/nightly/'): every run may write under 'staging.outputPrefix', so it must not " +
+        'overlap \'scriptsPrefix\'; choose folders where neither is inside the other',
+    ]);
+  });
+
+  test('an output prefix beside the scripts is fine, and without scriptsPath or scriptsPrefix there is nothing to compare', () => {
+    expect(Scripts.problems({ scriptsPath: SCRIPTS, staging: { outputPrefix: 'scripts-out/' } })).toEqual([]);
+    expect(Scripts.problems({ staging: { outputPrefix: 'scripts/' } })).toEqual([]);
+  });
 });
 
 describe('scriptsPath', () => {

@@ -9,13 +9,16 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { TaskHandoff } from '../../src';
 import { Staging } from '../../src/parts/staging';
 import { renderBootstrap } from '../support/bootstrap';
+import { runLocally } from '../support/local-sfn';
 import { resourcesAllowed, templateStatementsOf } from '../support/policies';
-import { BUCKET, cleanupSandboxes, heartbeatCalls, jobObjects, RENDER_OPTIONS, RUN_PREFIX, runSandbox, summary } from '../support/sandbox';
-import { cfn, expectRejected, heredoc, lazySynth, resolveIntrinsics, synth, userDataOf } from '../support/template';
+import { happyHandlers, INSTANCE, notifications } from '../support/run-handlers';
+import { BUCKET, cleanupSandboxes, heartbeatCalls, INSTANCE_ID, jobObjects, RENDER_OPTIONS, RUN_PREFIX, runSandbox, summary } from '../support/sandbox';
+import { cfn, definitionOf, expectRejected, heredoc, lazySynth, resolveIntrinsics, runMachineId, synth, Synthesized, userDataOf, value } from '../support/template';
 
 afterAll(cleanupSandboxes);
 
 const defaults = lazySynth({});
+const runDefinitionOf = (s: Synthesized) => definitionOf(s.json, (id) => id === runMachineId(s));
 
 describe('checks', () => {
   test('accept prefixes outside pipeline/, with or without slashes', () => {
@@ -33,6 +36,19 @@ describe('checks', () => {
 
   test("the construct fails when staging.outputPrefix climbs out with '..'", () => {
     expectRejected({ staging: { outputPrefix: '../up' } }, /'staging\.outputPrefix' must be a prefix of the job bucket outside 'pipeline\/' .*without '\.\.', got '\.\.\/up'/);
+  });
+
+  test.each([
+    ['out/', ['out/in/'], /'staging\.outputPrefix' \('out\/'\) contains 'staging\.inputPrefixes\[0\]' \('out\/in\/'\)/],
+    ['data/out', ['other/', 'data'], /'staging\.outputPrefix' \('data\/out'\) is inside 'staging\.inputPrefixes\[1\]' \('data'\)/],
+    ['/shared/', ['shared'], /'staging\.outputPrefix' \('\/shared\/'\) is the same folder as 'staging\.inputPrefixes\[0\]' \('shared'\)/],
+  ])('the construct fails when the output prefix %p overlaps an input prefix (%p), naming both', (outputPrefix, inputPrefixes, message) => {
+    expectRejected({ staging: { outputPrefix, inputPrefixes } }, message);
+    expect(Staging.problems({ staging: { outputPrefix, inputPrefixes } }).join('\n')).toMatch(/every run may write under 'staging\.outputPrefix', so it must not overlap/);
+  });
+
+  test('folders are compared whole: out/ and output/ do not overlap, nor do inputs with each other', () => {
+    expect(Staging.problems({ staging: { outputPrefix: 'out', inputPrefixes: ['output/', 'outs', 'in/a', 'in/a/b'] } })).toEqual([]);
   });
 });
 
@@ -54,9 +70,9 @@ describe('staging', () => {
     expect(lines.findIndex((l) => l.startsWith(RUN))).toBeGreaterThan(at(COPY_IN('in/b')));
   });
 
-  test('the bootstrap wraps the job to copy $SSP_OUTPUT_DIR to <outputPrefix>/<execution>/ after it succeeds', () => {
+  test("the bootstrap wraps the job to copy $SSP_OUTPUT_DIR to the instance's own <outputPrefix>/<RoleId>:<InstanceId>/<execution>/ after it succeeds", () => {
     const script = userDataOf(staged());
-    expect(script).toContain('export SSP_OUTPUT_URL="s3://$BUCKET/results/$EXECUTION/"');
+    expect(script).toContain('export SSP_OUTPUT_URL="s3://$BUCKET/results/$ROLE_ID:$IID/$EXECUTION/"');
     expect(script).toMatch(/^JOB_CMD=\(\/bin\/bash "\$WORK\/run-job\.sh" "\$JOB"\)$/m);
     const wrapper = heredoc(script, 'run-job.sh', 'WRAPPER').split('\n');
     expect(wrapper.slice(0, 4)).toEqual([
@@ -73,25 +89,31 @@ describe('staging', () => {
     const script = userDataOf(s);
     expect(script).toContain('heartbeat.js" claim-activity');
     expect(script.split('\n')).toContain(COPY_IN('in/a'));
-    expect(script).toContain('export SSP_OUTPUT_URL="s3://$BUCKET/results/$EXECUTION/"');
+    expect(script).toContain('export SSP_OUTPUT_URL="s3://$BUCKET/results/$ROLE_ID:$IID/$EXECUTION/"');
     expect(script).toMatch(/^JOB_CMD=\(\/bin\/bash "\$WORK\/run-job\.sh" "\$JOB"\)$/m);
   });
 
-  test('the instance role may put objects under <outputPrefix>/ and nowhere else it could not before', () => {
+  test('the instance role may put objects in its own folder under <outputPrefix>/ (<outputPrefix>/${aws:userid}/*) only', () => {
     const s = staged();
     s.template.hasResourceProperties('AWS::IAM::Policy', {
       Roles: [cfn(s, s.pipeline.instanceRole.roleName)],
       PolicyDocument: {
         Statement: Match.arrayWith([
-          { Sid: 'WriteStagedOutput', Effect: 'Allow', Action: 's3:PutObject', Resource: cfn(s, s.pipeline.bucket.arnForObjects('results/*')) },
+          { Sid: 'WriteOwnStagedOutput', Effect: 'Allow', Action: 's3:PutObject', Resource: cfn(s, s.pipeline.bucket.arnForObjects('results/${aws:userid}/*')) },
         ]),
       },
     });
     const bucket = resolveIntrinsics(cfn(s, s.pipeline.bucket.bucketArn), s.json.Resources);
-    expect(resourcesAllowed(s, s.pipeline.instanceRole, 's3:PutObject')).toEqual([
-      `${bucket}/pipeline/runs/*/\${aws:userid}/*`,
-      `${bucket}/results/*`,
-    ]);
+    expect(resourcesAllowed(s, s.pipeline.instanceRole, 's3:PutObject').filter((r) => !r.includes('/pipeline/'))).toEqual([`${bucket}/results/\${aws:userid}/*`]);
+  });
+
+  test('the success notification names where the outputs went, the same folder the bootstrap copies to', async () => {
+    const r = await runLocally(runDefinitionOf(staged()), { script: 'jobs/nightly.sh' }, happyHandlers());
+    expect(r.status).toBe('SUCCEEDED');
+    expect(notifications(r)[0].Message.outputLocation).toBe(`s3://${value(staged(), staged().pipeline.bucket.bucketName)}/results/AROATESTROLEID:${INSTANCE}/exec-1/`);
+    // Without an output prefix there is nothing to name.
+    const plain = await runLocally(runDefinitionOf(defaults()), { script: 'jobs/nightly.sh' }, happyHandlers());
+    expect(Object.keys(notifications(plain)[0].Message)).not.toContain('outputLocation');
   });
 
   test('default: no wrapper and no copies, but both staging directories are still created and exported', () => {
@@ -105,8 +127,8 @@ describe('staging', () => {
     expect(script).not.toContain('SSP_OUTPUT_URL');
     expect(script).not.toContain('"$SSP_INPUT_DIR/');
     const bucket = resolveIntrinsics(cfn(s, s.pipeline.bucket.bucketArn), s.json.Resources);
-    expect(resourcesAllowed(s, s.pipeline.instanceRole, 's3:PutObject')).toEqual([`${bucket}/pipeline/runs/*/\${aws:userid}/*`]);
-    expect(templateStatementsOf(s, s.pipeline.instanceRole).filter((st) => st.Sid === 'WriteStagedOutput')).toEqual([]);
+    expect(resourcesAllowed(s, s.pipeline.instanceRole, 's3:PutObject').filter((r) => !r.startsWith(`${bucket}/pipeline/`))).toEqual([]);
+    expect(templateStatementsOf(s, s.pipeline.instanceRole).filter((st) => st.Sid === 'WriteOwnStagedOutput')).toEqual([]);
   });
 });
 
@@ -130,7 +152,8 @@ describe('the bootstrap in a sandbox: staging', () => {
     [`${BUCKET}/in/c/not-staged.txt`]: 'no\n',
   };
   const COPY_IN = (p: string) => `aws s3 cp --recursive s3://${BUCKET}/${p}/ $WORK/input/${p}/ --exclude pipeline/*`;
-  const COPY_OUT = `aws s3 cp --recursive $WORK/output s3://${BUCKET}/results/exec-1/`;
+  const OWN_FOLDER = `results/${RENDER_OPTIONS.roleId}:${INSTANCE_ID}/exec-1`;
+  const COPY_OUT = `aws s3 cp --recursive $WORK/output s3://${BUCKET}/${OWN_FOLDER}/`;
 
   test('copies each input prefix to $SSP_INPUT_DIR/<prefix>/ before the job, which runs through the wrapper', () => {
     const r = runSandbox({ script, objects, env: { SSP_RUN_JOB: '1' } });
@@ -145,9 +168,9 @@ describe('the bootstrap in a sandbox: staging', () => {
     expect(r.sidecar('job-status')).toBe('0\n');
   });
 
-  test('a job that succeeds: $SSP_OUTPUT_DIR lands under <outputPrefix>/<execution>/, before the result is reported', () => {
+  test("a job that succeeds: $SSP_OUTPUT_DIR lands in the instance's own <outputPrefix>/<RoleId>:<InstanceId>/<execution>/, before the result is reported", () => {
     const r = runSandbox({ script, objects, env: { SSP_RUN_JOB: '1' } });
-    const out = path.join(r.s3, BUCKET, 'results', 'exec-1');
+    const out = path.join(r.s3, BUCKET, ...OWN_FOLDER.split('/'));
     expect(fs.readFileSync(path.join(out, 'result.txt'), 'utf8')).toBe('three\n');
     expect(fs.readFileSync(path.join(out, 'sub', 'x.txt'), 'utf8')).toBe('nested\n');
     const lines = summary(r);
@@ -168,7 +191,7 @@ describe('the bootstrap in a sandbox: staging', () => {
     expect(summary(r)).toContain(COPY_OUT);
     expect(r.sidecar('job-status')).toBe('97\n');
     expect(fs.readFileSync(path.join(r.s3, RUN_PREFIX, 'output.log'), 'utf8')).toContain(
-      `[bootstrap] could not copy ${path.join(r.work, 'output')} to s3://${BUCKET}/results/exec-1/`,
+      `[bootstrap] could not copy ${path.join(r.work, 'output')} to s3://${BUCKET}/${OWN_FOLDER}/`,
     );
   });
 

@@ -163,7 +163,7 @@ test('crossed draws: 20 instances, 20 tasks in shuffled order; each ends with it
     // Drawn by someone else: one heartbeat, then one hand-over to the owner, tagged for the owner only.
     expect(sfn.heartbeatCount(draw.token)).toBe(1);
     expect(handedOver).toHaveLength(1);
-    expect(handedOver[0]).toMatchObject({ bucket: BUCKET, status: 200, signed: true, tags: { [OWNER_TAG]: `${ROLE_ID}:${owner}` } });
+    expect(handedOver[0]).toMatchObject({ bucket: BUCKET, status: 200, signed: true, ifNoneMatch: '*', tags: { [OWNER_TAG]: `${ROLE_ID}:${owner}` } });
     expect(JSON.parse(handedOver[0].body!)).toEqual(expectedDocument(draw.token, inputOf.get(owner)!));
     const heartbeat = sfn.callsFor('SendTaskHeartbeat', draw.token)[0];
     expect(heartbeat.time).toBeLessThanOrEqual(handedOver[0].time);
@@ -349,6 +349,19 @@ describe('errors', () => {
     expect(res.stderr).toContain(`could not hand the task of instance i-y over (s3://${BUCKET}/${handoffKey('i-y')}): AccessDenied`);
     expect(s3.requestsFor('PUT')).toHaveLength(1);
     expect(fs.existsSync(out)).toBe(false);
+  });
+
+  test('a hand-over is written once (If-None-Match: *): one already there is kept, and the claim goes on', async () => {
+    const out = path.join(tmpDir(), 'task.json');
+    s3.putObject(BUCKET, handoffKey('i-y'), '{"taskToken":"first"}', { [OWNER_TAG]: `${ROLE_ID}:i-y` });
+    sfn.addActivityTask(arn, taskInput('i-y', 1));
+    const own = sfn.addActivityTask(arn, taskInput('i-x', 2));
+    const res = await runCli(claimArgs('i-x', out), env());
+    expect(res.code).toBe(CLI_EXIT.OK);
+    expect(JSON.parse(fs.readFileSync(out, 'utf8')).taskToken).toBe(own);
+    expect(s3.requestsFor('PUT', handoffKey('i-y')).map((r) => [r.status, r.ifNoneMatch])).toEqual([[412, '*']]);
+    expect(s3.getObject(BUCKET, handoffKey('i-y'))!.body.toString('utf8')).toBe('{"taskToken":"first"}');
+    expect(res.stderr).toContain(`a hand-over is already at s3://${BUCKET}/${handoffKey('i-y')}; S3 keeps the first one`);
   });
 
   test('a task no instance can run is failed with Bootstrap.Failed; a foreign task already gone is not handed over', async () => {

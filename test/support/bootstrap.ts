@@ -1,7 +1,6 @@
 import { Bootstrap, BootstrapSettings } from '../../src/bootstrap';
 import { addActivityClaim } from '../../src/parts/handoff/activity';
 import { addTaskDocumentStep } from '../../src/parts/handoff/task-token';
-import { addJobLogShipping } from '../../src/parts/job-logs';
 import { addStagingSteps } from '../../src/parts/staging';
 
 export { WORK_DIR } from '../../src/bootstrap';
@@ -12,10 +11,8 @@ export interface BootstrapOptions extends BootstrapSettings {
   readonly activityArn?: string;
   /** Prefixes copied to $SSP_INPUT_DIR/<prefix> before the job (no leading or trailing '/'). */
   readonly stagingInputs?: string[];
-  /** Prefix that receives $SSP_OUTPUT_DIR, under <prefix>/<execution>/, after the job succeeds. */
+  /** Prefix that receives $SSP_OUTPUT_DIR, under <prefix>/<RoleId>:<InstanceId>/<execution>/, after the job succeeds. */
   readonly stagingOutput?: string;
-  /** CloudWatch Logs group that also receives the job's output. */
-  readonly jobLogGroup?: string;
 }
 
 /** The user data the pipeline renders for these options: the skeleton plus what each part adds, in the pipeline's order. */
@@ -24,6 +21,5 @@ export function renderBootstrap(o: BootstrapOptions): string {
   if (o.activityArn === undefined) addTaskDocumentStep(bootstrap);
   else addActivityClaim(bootstrap, o.activityArn);
   addStagingSteps(bootstrap, { inputPrefixes: o.stagingInputs ?? [], outputPrefix: o.stagingOutput });
-  if (o.jobLogGroup !== undefined) addJobLogShipping(bootstrap, o.jobLogGroup);
   return bootstrap.render();
 }

@@ -1,6 +1,10 @@
 /**
  * A tiny local stand-in for Amazon S3: path-style `PUT /<bucket>/<key>` (with object tags from the `x-amz-tagging`
  * header) and `GET /<bucket>/<key>` (`404 NoSuchKey` XML for a missing key), enough for the runtime's hand-overs.
+ * PUT honours `If-None-Match: *` (412 PreconditionFailed when the key exists, as PutObject's IfNoneMatch does).
+ * GET also answers `Last-Modified` and an MD5 `ETag`, and honours `If-Match` (412 PreconditionFailed) and a single
+ * `Range: bytes=<first>-<last>` (206 with `Content-Range`; 416 InvalidRange when `first` is past the end), as
+ * https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html describes (the log forwarder reads that way).
  *
  * Point the SDK (or the bundled runtime) at it with `AWS_ENDPOINT_URL_S3=<fake.url>` and static credentials; the
  * runtime then uses path-style requests. It records every request and can inject faults.
@@ -14,6 +18,7 @@
  * await s3.stop();
  * ```
  */
+import { createHash } from 'crypto';
 import * as http from 'http';
 import { LoopbackServer } from './loopback-server';
 
@@ -44,6 +49,12 @@ export interface S3Request {
   status: number;
   /** Error code answered, if any. */
   code?: string;
+  /** The `Range` header of a GET, if any. */
+  readonly range?: string;
+  /** The `If-Match` header of a GET, if any. */
+  readonly ifMatch?: string;
+  /** The `If-None-Match` header of a PUT, if any. */
+  readonly ifNoneMatch?: string;
 }
 
 /**
@@ -119,6 +130,9 @@ export class FakeS3 extends LoopbackServer {
         tags: tagging === undefined ? undefined : parseTagging(tagging),
         body: method === 'PUT' ? body.toString('utf8') : undefined,
         signed: String(req.headers.authorization ?? '').startsWith('AWS4-HMAC-SHA256'),
+        range: typeof req.headers.range === 'string' ? req.headers.range : undefined,
+        ifMatch: typeof req.headers['if-match'] === 'string' ? req.headers['if-match'] : undefined,
+        ifNoneMatch: typeof req.headers['if-none-match'] === 'string' ? req.headers['if-none-match'] : undefined,
         time: Date.now(),
         status: 0,
       };
@@ -144,7 +158,7 @@ export class FakeS3 extends LoopbackServer {
     });
   }
 
-  /** The answer of an S3 that works: store a PUT, return a GET. */
+  /** The answer of an S3 that works: store a PUT (If-None-Match), return a GET (If-Match, one byte range). */
   private answer(req: http.IncomingMessage, res: http.ServerResponse, request: S3Request, url: URL, body: Buffer): void {
     const { method, key } = request;
     const id = `${request.bucket}/${key}`;
@@ -152,24 +166,47 @@ export class FakeS3 extends LoopbackServer {
       if (url.searchParams.has('tagging') || url.searchParams.has('uploads') || url.searchParams.has('partNumber')) {
         return this.error(res, request, 501, 'NotImplemented', 'only plain PutObject is supported');
       }
+      // "Uploads the object only if the object key name does not already exist ... Otherwise, Amazon S3 returns a
+      // 412 Precondition Failed error" (@aws-sdk/client-s3 PutObjectRequest.IfNoneMatch).
+      if (request.ifNoneMatch === '*' && this.objects.has(id)) {
+        return this.error(res, request, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
+      }
       const contentType = typeof req.headers['content-type'] === 'string' ? req.headers['content-type'] : undefined;
       this.objects.set(id, { body, tags: request.tags ?? {}, contentType, time: request.time });
       request.status = 200;
-      res.writeHead(200, { 'etag': '"fake-etag"', 'content-length': 0, 'x-amz-request-id': `fake-${this.requests.length}` });
+      res.writeHead(200, { 'etag': etagOf(body), 'content-length': 0, 'x-amz-request-id': `fake-${this.requests.length}` });
       res.end();
       return;
     }
     if (method === 'GET') {
       const obj = this.objects.get(id);
       if (!obj) return this.error(res, request, 404, 'NoSuchKey', 'The specified key does not exist.');
-      request.status = 200;
-      res.writeHead(200, {
+      const etag = etagOf(obj.body);
+      if (request.ifMatch !== undefined && request.ifMatch !== etag) {
+        return this.error(res, request, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
+      }
+      let payload = obj.body;
+      let contentRange: string | undefined;
+      if (request.range !== undefined) {
+        const m = /^bytes=(\d+)-(\d+)$/.exec(request.range);
+        if (!m) return this.error(res, request, 501, 'NotImplemented', 'the fake supports only Range: bytes=<first>-<last>');
+        const first = Number(m[1]);
+        if (first >= obj.body.length) return this.error(res, request, 416, 'InvalidRange', 'The requested range is not satisfiable');
+        const last = Math.min(Number(m[2]), obj.body.length - 1);
+        payload = obj.body.subarray(first, last + 1);
+        contentRange = `bytes ${first}-${last}/${obj.body.length}`;
+      }
+      request.status = contentRange === undefined ? 200 : 206;
+      res.writeHead(request.status, {
         'content-type': obj.contentType ?? 'application/octet-stream',
-        'content-length': obj.body.length,
-        'etag': '"fake-etag"',
+        'content-length': payload.length,
+        'etag': etag,
+        'last-modified': new Date(obj.time).toUTCString(),
+        'accept-ranges': 'bytes',
+        ...(contentRange === undefined ? {} : { 'content-range': contentRange }),
         'x-amz-tagging-count': String(Object.keys(obj.tags).length),
       });
-      res.end(obj.body);
+      res.end(payload);
       return;
     }
     return this.error(res, request, 405, 'MethodNotAllowed', `${method} is not supported by the fake`);
@@ -193,6 +230,11 @@ export class FakeS3 extends LoopbackServer {
     res.writeHead(status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(xml), 'x-amz-request-id': `fake-${this.requests.length}` });
     res.end(xml);
   }
+}
+
+/** S3's ETag of a single-part upload: the quoted MD5 of the body. */
+function etagOf(body: Buffer): string {
+  return `"${createHash('md5').update(body).digest('hex')}"`;
 }
 
 /** Decode an `x-amz-tagging` header (`k1=v1&k2=v2`, URL-encoded). */

@@ -135,8 +135,10 @@ export function instanceRolePolicies(json: any): InstanceRolePolicies {
       // (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html#principaltable).
       principal: `arn:aws:sts::${TEST_ENV.account}:assumed-role/${roleName}/${instanceId}`,
       userid: `${uniqueId}:${instanceId}`,
-      // The runtime's SDK calls S3 over HTTPS (the bucket policy denies anything else).
-      context: { 'aws:userid': `${uniqueId}:${instanceId}`, 'aws:SecureTransport': 'true' },
+      // The runtime's SDK calls S3 over HTTPS (the bucket policy denies anything else). aws:PrincipalArn "is
+      // included in the request context for all signed requests", and for a role session it is the role's ARN
+      // (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-principalarn).
+      context: { 'aws:userid': `${uniqueId}:${instanceId}`, 'aws:SecureTransport': 'true', 'aws:PrincipalArn': roleArn },
     }),
   };
 }

@@ -75,6 +75,8 @@ function fakeRef(name: string, resources: Record<string, any>): string {
   if (type === 'AWS::StepFunctions::StateMachine') return `arn:aws:states:${TEST_ENV.region}:${TEST_ENV.account}:stateMachine:${name}`;
   if (type === 'AWS::StepFunctions::Activity') return `arn:aws:states:${TEST_ENV.region}:${TEST_ENV.account}:activity:${name}`;
   if (name.startsWith('SsmParameterValue')) return 'ami-0123456789abcdef0';
+  // A role's Ref is its name: the last part of the ARN fakeGetAtt gives it, so session ARNs built from either agree.
+  if (type === 'AWS::IAM::Role') return name;
   return `ref-${name}`;
 }
 

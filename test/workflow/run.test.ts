@@ -4,7 +4,9 @@
  */
 import aslValidator from 'asl-validator';
 import { Duration } from 'aws-cdk-lib';
+import { MAX_CAUSE_CHARS, MAX_ERROR_CHARS, OUTPUT_TAIL_BYTES } from '../../src/protocol';
 import { STATES } from '../../src/workflow/states';
+import { awsFixture } from '../support/aws-fixtures';
 import { awsError, runLocally } from '../support/local-sfn';
 import { expectOutcome, happyHandlers, INSTANCE, notifications } from '../support/run-handlers';
 import { runDefinition, runMachineId, synth } from '../support/template';
@@ -152,4 +154,106 @@ test('the bootstrap reaches the launch through one definition substitution, unes
   expect(Object.keys(machine.Properties.DefinitionSubstitutions)).toEqual(['UserData']);
   expect(Object.keys(machine.Properties.DefinitionSubstitutions.UserData)).toEqual(['Fn::Base64']);
   expect(JSON.stringify(machine.Properties.DefinitionString)).toContain('\\"UserData\\":\\"${UserData}\\"');
+});
+
+// ---- the notification's size -----------------------------------------------------------------------------
+
+/** SNS: "messages must be UTF-8 encoded strings and at most 256 KB in size (262,144 bytes, not 262,144 characters)". */
+const SNS_MAX_MESSAGE_BYTES = Number(/\(([\d,]+) bytes/.exec(awsFixture('sns-publish-limits').quote)![1].replace(/,/g, ''));
+
+/**
+ * The runtime's cap on a result returned inline (32 KiB of compact JSON, UTF-8); a larger one is stored in S3 and the
+ * task output carries `resultLocation` instead. It is MAX_INLINE_RESULT_BYTES in src/protocol once the runtime's
+ * result capping lands; until then the number is repeated here.
+ */
+const MAX_INLINE_RESULT_BYTES = 32_768;
+
+/** A character JSON escapes to the longest form, `\u0001` (6 bytes), whatever serializer Step Functions uses. */
+const WORST = '\u0001';
+
+/**
+ * An upper bound on the bytes of `value` as JSON by any serializer that writes each UTF-16 unit of a string as at most
+ * `\uXXXX` (6 bytes): the structure as JSON.stringify writes it, every string counted at 6 bytes a unit plus quotes.
+ */
+function worstCaseJsonBytes(value: unknown): number {
+  if (typeof value === 'string') return 2 + 6 * value.length;
+  if (Array.isArray(value)) return 2 + value.reduce((n, v) => n + worstCaseJsonBytes(v), 0) + Math.max(0, value.length - 1);
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value);
+    return 2 + entries.reduce((n, [k, v]) => n + worstCaseJsonBytes(k) + 1 + worstCaseJsonBytes(v), 0) + Math.max(0, entries.length - 1);
+  }
+  return JSON.stringify(value).length;
+}
+
+describe('the notification stays under SNS\'s 262,144 bytes whatever the job prints and returns', () => {
+  const definition = runDefinition({ staging: { outputPrefix: 'out/' } });
+  // The longest execution name Step Functions takes (80 characters), which the message repeats (name, ARN, log, outputs).
+  const executionName = 'n'.repeat(80);
+  /**
+   * The longest the message's other fields can be, in characters (each counted at 6 bytes below): status, pipeline ID
+   * (a stack name of up to 128 characters, '-', 8), the execution name, its ARN (at most 256 characters: StartExecution's
+   * executionArn), the instance ID, and an s3:// URL with a 63-character bucket name and a 1,024-byte key (log and outputs).
+   */
+  const FIELD_CHARS = { status: 9, pipeline: 137, execution: 80, executionArn: 256, instanceId: 19, log: 1093, outputLocation: 1093 };
+  const fieldsBound = Object.entries(FIELD_CHARS).reduce((n, [k, chars]) => n + worstCaseJsonBytes(k) + 1 + 2 + 6 * chars + 1, 0);
+  const numbersBound = 2 * (worstCaseJsonBytes('attempt') + 1 + 20 + 1); // attempt, maxAttempts: at most 20 digits each
+  const envelope = 2 + numbersBound + fieldsBound;
+
+  test('the bounds, from the limits: both under 262,144 bytes', () => {
+    expect(SNS_MAX_MESSAGE_BYTES).toBe(262_144);
+    const failureBound = envelope + (7 + 2 + 6 * MAX_ERROR_CHARS) + (7 + 2 + 6 * MAX_CAUSE_CHARS + 1);
+    // job: {exitCode, durationSeconds, outputTail (OUTPUT_TAIL_BYTES of output, each byte at most one character),
+    // result: at most MAX_INLINE_RESULT_BYTES of JSON, so at most that many characters in its strings}.
+    const jobBound = 2 + 2 * (20 + 20) + (12 + 2 + 6 * OUTPUT_TAIL_BYTES + 1) + (8 + 6 * MAX_INLINE_RESULT_BYTES + 1) + 6 * 3;
+    const successBound = envelope + 5 + 1 + jobBound;
+    expect(failureBound).toBeLessThan(SNS_MAX_MESSAGE_BYTES);
+    expect(successBound).toBeLessThan(SNS_MAX_MESSAGE_BYTES);
+  });
+
+  test('failure: the longest error and cause, every character escaped to 6 bytes: the message Publish gets is under the limit', async () => {
+    const error = WORST.repeat(MAX_ERROR_CHARS);
+    const cause = WORST.repeat(MAX_CAUSE_CHARS);
+    const r = await runLocally(definition, { script: 'run.sh' }, {
+      ...happyHandlers(),
+      [STATES.PAUSE]: () => {
+        throw awsError(error, cause);
+      },
+    }, { executionName });
+    expect(r.status).toBe('FAILED');
+    const [{ Message: message }] = notifications(r);
+    expect(message.cause).toBe(cause);
+    // The bound above counts these fields and no others.
+    expect(Object.keys(message).sort()).toEqual([...Object.keys(FIELD_CHARS).filter((k) => k !== 'outputLocation'), 'attempt', 'maxAttempts', 'error', 'cause'].sort());
+    const bytes = Buffer.byteLength(JSON.stringify(message), 'utf8');
+    // The cause alone is 196,608 bytes of JSON: the message carries it once, and nothing else as large.
+    expect(bytes).toBeGreaterThan(6 * MAX_CAUSE_CHARS);
+    expect(bytes).toBeLessThanOrEqual(worstCaseJsonBytes(message));
+    expect(worstCaseJsonBytes(message)).toBeLessThan(SNS_MAX_MESSAGE_BYTES);
+  });
+
+  test('success: the longest output tail and inline result, every character escaped to 6 bytes: under the limit', async () => {
+    const outputTail = WORST.repeat(OUTPUT_TAIL_BYTES);
+    // The largest inline result: a string whose compact JSON is exactly MAX_INLINE_RESULT_BYTES.
+    const result = WORST.repeat((MAX_INLINE_RESULT_BYTES - 2) / 6);
+    expect(Buffer.byteLength(JSON.stringify(result), 'utf8')).toBe(MAX_INLINE_RESULT_BYTES);
+    const job = { exitCode: 0, durationSeconds: 86_400, outputTail, result };
+    const r = await runLocally(definition, { script: 'run.sh' }, { ...happyHandlers(), [STATES.PAUSE]: () => job }, { executionName });
+    expect(r.status).toBe('SUCCEEDED');
+    const [{ Message: message }] = notifications(r);
+    expect(message.job).toEqual(job);
+    expect(Object.keys(message).sort()).toEqual([...Object.keys(FIELD_CHARS), 'attempt', 'maxAttempts', 'job'].sort());
+    const bytes = Buffer.byteLength(JSON.stringify(message), 'utf8');
+    expect(bytes).toBeGreaterThan(MAX_INLINE_RESULT_BYTES + 6 * OUTPUT_TAIL_BYTES);
+    expect(bytes).toBeLessThanOrEqual(worstCaseJsonBytes(message));
+    expect(worstCaseJsonBytes(message)).toBeLessThan(SNS_MAX_MESSAGE_BYTES);
+  });
+
+  test('success with a result too large to return inline: the notification names where the runtime stored it', async () => {
+    const job = { exitCode: 0, durationSeconds: 3, outputTail: 'ok\n', resultLocation: `s3://job-bucket/pipeline/runs/AROATESTROLEID:${INSTANCE}/exec-1/result.json`, resultBytes: 900_000 };
+    const r = await runLocally(definition, { script: 'run.sh' }, { ...happyHandlers(), [STATES.PAUSE]: () => job });
+    const [{ Message: message }] = notifications(r);
+    expect(message.job.resultLocation).toBe(job.resultLocation);
+    expect(message.job.resultBytes).toBe(900_000);
+    expect(message.job.result).toBeUndefined();
+  });
 });

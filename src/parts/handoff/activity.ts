@@ -40,6 +40,24 @@ export class ActivityHandoff implements Handoff {
         conditions: { StringLike: { [`s3:RequestObjectTag/${OWNER_TAG}`]: `${role.roleId}:i-*` } },
       }),
     );
+    // Hand-overs are written once, never replaced: S3 does not evaluate s3:ExistingObjectTag for PutObject ("When
+    // granting permissions for the PUT Object and DELETE Object operations, this condition key is not supported",
+    // https://docs.aws.amazon.com/AmazonS3/latest/userguide/tagging-and-policies.html), so an owner tag cannot guard a
+    // hand-over against an overwrite with a forged document. A conditional write can: with If-None-Match: * S3 "uploads
+    // the object only if the object key name does not already exist" (else 412; @aws-sdk/client-s3 PutObjectRequest
+    // IfNoneMatch), and a bucket policy can require the header with s3:if-none-match
+    // (https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes-enforce.html). A negated operator also
+    // matches a request without the header. Retagging an owned hand-over is denied by the job bucket (reserveTaskTokens).
+    bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'HandOversAreWrittenOnce',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:PutObject'],
+        resources: [handedOver],
+        conditions: { StringNotEquals: { 's3:if-none-match': '*' } },
+      }),
+    );
     acknowledge(role.node.findChild('DefaultPolicy'), {
       id: wildcardResource(pipeline, handedOver),
       reason:
