@@ -125,7 +125,6 @@ export class Launch extends sfn.StateMachineFragment {
       .otherwise(this.gaveUp);
     for (const l of this.endStates) (l as LaunchInstance).addCatch(launchFailed, { errors: [sfn.Errors.ALL], resultPath: '$.launchError' });
 
-    // A seed-style userInput run has no script to look for.
     const scriptNotFound = new sfn.Pass(this, STATES.SCRIPT_NOT_FOUND, {
       parameters: {
         Error: INPUT_ERRORS.SCRIPT_NOT_FOUND,
@@ -139,6 +138,7 @@ export class Launch extends sfn.StateMachineFragment {
     }).next(props.onScriptNotFound);
     const checkScript = new CheckScriptExists(this, STATES.CHECK_SCRIPT, { bucket: props.bucket });
     checkScript.addCatch(scriptNotFound, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
+    // A seed-style userInput run has no script to look for.
     this.startState = new sfn.Choice(this, STATES.SCRIPT_OR_USER_INPUT)
       .when(sfn.Condition.stringEquals('$.script', ''), this.chooseMarket)
       .otherwise(checkScript.next(this.chooseMarket));
