@@ -8,6 +8,8 @@
  * - runtime on the wire: start-up to first heartbeat, and a whole `true` job, against a local
  *   Step Functions endpoint (median of 5 runs each);
  * - runtime memory: its peak RSS (VmHWM) while a `sleep 2` job runs (median of 3; Linux only).
+ * - cost per run: the billed state transitions of a typical run and of a run with 100 args, counted by running the
+ *   real definitions in the local interpreter, and what they cost (see PRICES).
  */
 import { spawn } from 'child_process';
 import * as fs from 'fs';
@@ -19,7 +21,24 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { ShellScriptPipeline } from '../src';
 import { BUNDLE, measureRuntimePeakRss, offlineAwsEnv } from '../test/runtime/harness';
 import { FakeStepFunctions } from '../test/support/fake-sfn';
+import { runLocally } from '../test/support/local-sfn';
+import { happyHandlers } from '../test/support/run-handlers';
 import { definitionOf } from '../test/support/template';
+import '../test/support/setup-polyfills';
+
+/**
+ * Step Functions prices in us-east-1 and eu-west-1 (https://aws.amazon.com/step-functions/pricing/): Standard "$0.025
+ * per 1,000 state transitions", counted "each time a step of your workflow is executed ... including retries";
+ * Express "$1.00 per million" requests (AWS Compute Blog, "Building cost-effective AWS Step Functions workflows") and
+ * $0.00001667 per GB-second of duration, "rounded up to the nearest 100ms" and "billed in 64-MB chunks".
+ */
+const PRICES = { transition: 0.025 / 1000, expressRequest: 1 / 1_000_000, expressGbSecond: 0.00001667 };
+/** An assumed billed duration of one validation run at 64 MB: generous (its checks are Pass and Choice states). */
+const VALIDATION_SECONDS = 1;
+/** The AWS sample's successful run: CreateActivity, RunShellScript, Pause, DeleteActivity, TerminateInstances, SNS Publish. */
+const SEED_TRANSITIONS = 6;
+/** The previous design's figures, from issue 9: every arg and env value cost 2 transitions in a Map. */
+const BEFORE = { typical: 33, args100: 226 };
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -53,6 +72,27 @@ async function main(): Promise<void> {
   row('run state machine definition', `${JSON.stringify(runMachine).length} B`, 'Step Functions limit 1 MB');
   row('states in the run definition', `${Object.keys(runMachine.States).length}`);
   row('user data (bootstrap)', `${userData.length} B`, `EC2 limit 16384 B; ${((userData.length / 16384) * 100).toFixed(0)}% used`);
+
+  // ---- billed state transitions per run: the real definitions in the local interpreter -------------
+  // The typical run of issue 9: a script, 2 args, 1 env var.
+  const typical = { script: 'jobs/nightly.sh', args: ['--date', '2026-01-01'], env: { STAGE: 'prod' } };
+  const args100 = { ...typical, args: Array.from({ length: 100 }, (_, i) => `arg-${i}`) };
+  const expressCost = PRICES.expressRequest + VALIDATION_SECONDS * (64 / 1024) * PRICES.expressGbSecond;
+  for (const [label, input, before] of [
+    ['typical run', typical, BEFORE.typical],
+    ['run, 100 args', args100, BEFORE.args100],
+  ] as const) {
+    const r = await runLocally(runMachine, input, happyHandlers());
+    if (r.status !== 'SUCCEEDED') throw new Error(`${label}: ${r.status} ${r.error}`);
+    const transitions = r.events.filter((e) => e.type === 'StateEntered').length;
+    const dollars = transitions * PRICES.transition + expressCost;
+    row(`billed transitions, ${label}`, `${transitions}`,
+      `before: ${before}; the AWS sample: ${SEED_TRANSITIONS}; ` +
+      `validation states entered (Express, not billed per state): ${r.nested[0].path.length}`);
+    row(`cost, ${label}`, `$${dollars.toFixed(6)}`,
+      `${transitions} × $${PRICES.transition} + 1 Express request $${PRICES.expressRequest} + ${VALIDATION_SECONDS} s at 64 MB (assumed); ` +
+      `before: $${(before * PRICES.transition).toFixed(6)}; the AWS sample: $${(SEED_TRANSITIONS * PRICES.transition).toFixed(6)}`);
+  }
 
   // ---- runtime bundle ---------------------------------------------------------------------------
   if (!fs.existsSync(BUNDLE)) throw new Error(`missing ${BUNDLE}: run npx projen bundle`);

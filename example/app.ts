@@ -38,11 +38,11 @@ const template = JSON.parse(fs.readFileSync(templatePath, 'utf8'));
 const counts = new Map<string, number>();
 for (const r of Object.values<any>(template.Resources)) counts.set(r.Type, (counts.get(r.Type) ?? 0) + 1);
 
-const machines = Object.entries<any>(template.Resources).filter(([, r]) => r.Type === 'AWS::StepFunctions::StateMachine');
-const definitionOf = (cleanup: boolean) =>
-  JSON.parse(flatten(machines.find(([id]) => id.includes('Cleanup') === cleanup)![1].Properties.DefinitionString));
-const definition = definitionOf(false);
-const cleanupDefinition = definitionOf(true);
+const definitionOf = (machine: typeof pipeline.stateMachine) =>
+  JSON.parse(flatten(template.Resources[stack.resolve(machine.stateMachineArn).Ref].Properties.DefinitionString));
+const definition = definitionOf(pipeline.stateMachine);
+const cleanupDefinition = definitionOf(pipeline.cleanupStateMachine);
+const validationDefinition = definitionOf(pipeline.validationStateMachine);
 const describeState = (name: string, s: any) => `  - ${name} [${s.Type}]${s.Resource ? ' ' + s.Resource.replace(/^.*:::/, '') : ''}`;
 
 const lines = [
@@ -57,6 +57,9 @@ const lines = [
   ...flowOrder(definition).map((name) => describeState(name, definition.States[name])),
   `  execution timeout: ${definition.TimeoutSeconds} s; job timeout: ${definition.States['Pause for Job Completion'].TimeoutSeconds} s; ` +
     `heartbeat: ${definition.States['Pause for Job Completion'].HeartbeatSeconds} s`,
+  '',
+  `Input validation state machine (Express, called by "Validate input"): ${Object.keys(validationDefinition.States).length} states, ` +
+    'billed per request and duration, not per state',
   '',
   'Cleanup state machine (started by an EventBridge rule when a run ends ABORTED, TIMED_OUT or FAILED):',
   ...flowOrder(cleanupDefinition).map((name) => describeState(name, cleanupDefinition.States[name])),

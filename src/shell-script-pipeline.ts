@@ -57,6 +57,11 @@ export class ShellScriptPipeline extends Construct {
   /** The state machine that runs jobs. */
   public readonly stateMachine: sfn.StateMachine;
   /**
+   * The Express state machine that checks every run's input. `stateMachine` calls it synchronously in its first state,
+   * "Validate input", and launches nothing unless it succeeds; its failed executions are logged to its own log group.
+   */
+  public readonly validationStateMachine: sfn.StateMachine;
+  /**
    * Cleans up after runs that end without their own cleanup path: stopped by hand (ABORTED), past the
    * execution timeout (TIMED_OUT), or failed inside the service. Started by an EventBridge rule.
    */
@@ -161,6 +166,7 @@ export class ShellScriptPipeline extends Construct {
     this.activity = handoff.activity;
     this.jobLogGroup = jobLogs.logGroup;
     this.stateMachine = run.stateMachine;
+    this.validationStateMachine = run.validation.stateMachine;
     this.cleanupStateMachine = cleanup.stateMachine;
     this.cleanupRule = cleanup.rule;
     this.schedule = new RunSchedule(this, props, run.stateMachine).schedule;

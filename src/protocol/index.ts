@@ -140,6 +140,12 @@ export const INPUT_ERRORS = {
   USER_INPUT_TOO_LARGE: 'Input.UserInputTooLarge',
   INVALID_ENV: 'Input.InvalidEnv',
   TOO_MANY_ARGS: 'Input.TooManyArgs',
+  /** `env` has more than MAX_ENV entries. */
+  TOO_MANY_ENV: 'Input.TooManyEnv',
+  /** `env` sets a name that changes how the shell, the loader or the runtime works (see isReservedEnvName). */
+  RESERVED_ENV_NAME: 'Input.ReservedEnvName',
+  /** The input validation gave no answer (it timed out or was stopped without an error), so nothing was launched. */
+  NOT_VALIDATED: 'Input.NotValidated',
 } as const;
 
 /** Exit codes of the `heartbeat` CLI. */
@@ -186,6 +192,32 @@ export const MAX_ARGS = 1000;
  * whose `env` breaks it (`Job.InvalidEnv`).
  */
 export const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Most entries one execution's `env` may hold (the workflow rejects more with `Input.TooManyEnv`). */
+export const MAX_ENV = 100;
+
+/**
+ * Environment variable names an execution's `env` must not set, because they change how the job's shell or the
+ * dynamic loader behave rather than pass a value to the script (bash(1): BASH_ENV and ENV name a file every
+ * non-interactive or POSIX-mode shell sources first; SHELLOPTS and BASHOPTS turn shell options on at start-up; IFS
+ * changes word splitting; PATH changes which program every command runs).
+ */
+export const RESERVED_ENV_NAMES = ['BASH_ENV', 'ENV', 'PATH', 'IFS', 'SHELLOPTS', 'BASHOPTS'] as const;
+
+/**
+ * Prefixes of environment variable names an execution's `env` must not use: `LD_` (ld.so(8) reads LD_PRELOAD,
+ * LD_LIBRARY_PATH, LD_AUDIT and more from the environment of every dynamically linked program) and `SSP_`, the
+ * runtime's own names (the values of ENV and any it adds later).
+ */
+export const RESERVED_ENV_PREFIXES = ['LD_', 'SSP_'] as const;
+
+/**
+ * Whether `name` is one an execution's `env` must not set (RESERVED_ENV_NAMES, or a RESERVED_ENV_PREFIXES prefix).
+ * The workflow rejects such input with `Input.ReservedEnvName`; call this to check a fixed input at synth.
+ */
+export function isReservedEnvName(name: string): boolean {
+  return (RESERVED_ENV_NAMES as readonly string[]).includes(name) || RESERVED_ENV_PREFIXES.some((p) => name.startsWith(p));
+}
 
 /**
  * Exit status of the job when the script succeeded but its `$SSP_OUTPUT_DIR` could not be copied to the staging

@@ -1,46 +1,45 @@
+import { Duration } from 'aws-cdk-lib';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { INPUT_ERRORS, MAX_ARGS, RESERVED_PREFIX } from '../protocol';
+import { INPUT_ERRORS, MAX_ARGS, MAX_ENV, RESERVED_ENV_NAMES, RESERVED_ENV_PREFIXES, RESERVED_PREFIX } from '../protocol';
 import { attemptInput } from './run-state';
-import { INPUT_STATES, STATES } from './states';
+import { INPUT_STATES, STATES, VALIDATION_STATES } from './states';
 
 /** The fields an execution input may have. After the checks, every one of them is present. */
 export const INPUT_FIELDS = ['script', 'userInput', 'args', 'env'] as const;
 
-export interface InputChecksProps {
-  /** The subnets to launch in, in order of preference. */
-  readonly subnetIds: string[];
-  /**
-   * Where invalid input goes, with `$.error` = {Error: Input.*, Cause} and `$.instance.InstanceId` = "none" (the whole
-   * state is replaced: the input may not even be an object).
-   */
-  readonly onInvalid: sfn.IChainable;
+/**
+ * What the run hands the input validation state machine: the execution input as it came (`input`: it may not even be
+ * an object) and the subnets the first attempt launches in. Wrapping the input keeps the validation's own input an
+ * object whatever the caller sent.
+ */
+export interface ValidationRequest {
+  readonly input: unknown;
+  readonly subnets: string[];
 }
 
 /**
- * The execution-input checks, all before anything is launched, then the first attempt. Valid input leaves them
- * normalized (every field of INPUT_FIELDS present: `script` or `userInput` is "" when the other one is used, `args`
- * defaults to [] and `env` to {}), gets the subnets, and ends in "Prepare run" with attempt 1.
+ * The execution-input checks, the definition of the input validation state machine (validation.ts). Its input is a
+ * {@link ValidationRequest}. Bad input ends in a Fail state whose error is one of INPUT_ERRORS (`Input.*`) with a cause
+ * that says what to fix; valid input ends in "Valid input", whose output is the run's state for its first attempt: the
+ * input normalized (every field of INPUT_FIELDS present: `script` or `userInput` is "" when the other one is used,
+ * `args` defaults to [] and `env` to {}), the subnets, attempt 1 and a fresh launch token.
  */
 export class InputChecks extends sfn.StateMachineFragment {
   public readonly startState: sfn.State;
   public readonly endStates: sfn.INextable[];
 
-  constructor(scope: Construct, id: string, props: InputChecksProps) {
+  constructor(scope: Construct, id: string) {
     super(scope, id);
-    const subnets = new sfn.Pass(this, STATES.SUBNETS, {
-      comment: 'The subnets to launch in, in order of preference',
-      result: sfn.Result.fromArray(props.subnetIds),
-      resultPath: '$.subnets',
-    });
-    const prepare = new sfn.Pass(this, STATES.PREPARE, { comment: 'Input is valid: the first attempt', parameters: attemptInput(1) });
-    subnets.next(prepare);
-    this.endStates = [prepare];
-
     const S = INPUT_STATES;
-    const inputError = (stateName: string, error: string, cause: string) =>
-      new sfn.Pass(this, stateName, { parameters: { error: { Error: error, Cause: cause }, instance: { InstanceId: 'none' }, attempt: 0 } }).next(props.onInvalid);
+    const valid = new sfn.Pass(this, S.VALID_INPUT, {
+      comment: 'The input is valid: the run state of the first attempt',
+      parameters: { ...attemptInput(1), 'subnets.$': '$$.Execution.Input.subnets' },
+    });
+    this.endStates = [valid];
 
+    const inputError = (stateName: string, error: string, cause: string) => new sfn.Fail(this, stateName, { error, cause });
     const conflict = inputError(S.CONFLICT, INPUT_ERRORS.CONFLICT, 'Give either "script" (a key in the job bucket) or "userInput" (bash text), not both');
     const invalidUserInput = inputError(S.INVALID_USER_INPUT, INPUT_ERRORS.INVALID_USER_INPUT, '"userInput" must be non-empty bash text');
     const missingScript = inputError(
@@ -62,15 +61,21 @@ export class InputChecks extends sfn.StateMachineFragment {
     const invalidArgs = inputError(S.INVALID_ARGS, INPUT_ERRORS.INVALID_ARGS, '"args" must be a list of strings, e.g. ["--date", "2026-01-01"]');
     const tooManyArgs = inputError(S.TOO_MANY_ARGS, INPUT_ERRORS.TOO_MANY_ARGS, `"args" may hold at most ${MAX_ARGS} strings`);
     const invalidEnv = inputError(S.INVALID_ENV, INPUT_ERRORS.INVALID_ENV, '"env" must be an object of string values, e.g. {"STAGE": "prod"}');
+    const tooManyEnv = inputError(S.TOO_MANY_ENV, INPUT_ERRORS.TOO_MANY_ENV, `"env" may hold at most ${MAX_ENV} variables`);
+    const reservedEnvName = inputError(
+      S.RESERVED_ENV_NAME,
+      INPUT_ERRORS.RESERVED_ENV_NAME,
+      `"env" must not set ${RESERVED_ENV_NAMES.join(', ')} or a name starting with ${RESERVED_ENV_PREFIXES.join(' or ')}: ` +
+        'they change how the shell, the loader or the pipeline runtime work rather than pass a value to the script',
+    );
 
-    // ---- env: an object of strings ------------------------------------------------------------------
-    // A Map whose items fail unless they are strings; its failure goes to `whenNot`.
+    // A Map whose items fail unless they are strings; its failure goes to `whenNot`. Express state machines are billed
+    // by duration, not by state, so the items are checked at once rather than one by one.
     type MapIds = { map: string; item: string; ok: string; notOk: string };
     const allStrings = (ids: MapIds, itemsPath: string, error: string, what: string, whenNot: sfn.IChainable) => {
       const map = new sfn.Map(this, ids.map, {
         comment: `Fails unless every ${what} is a string`,
         itemsPath,
-        maxConcurrency: 1,
         resultPath: sfn.JsonPath.DISCARD,
       });
       map.itemProcessor(
@@ -82,6 +87,21 @@ export class InputChecks extends sfn.StateMachineFragment {
       return map;
     };
 
+    // ---- env: an object of at most MAX_ENV strings, none under a reserved name ------------------------
+    // Exact names are fields to look up. A name's prefix can only be seen in the object's JSON text (States.JsonToString
+    // of `env`): a name starts right after "{" or ",", while a value starts after ":" and a quote inside a value is
+    // escaped as \", so `,"LD_` is always a name. Both the compact form and one space after the separator are covered.
+    const namesAllowed = new sfn.Choice(this, S.ENV_NAMES_ALLOWED)
+      .when(
+        sfn.Condition.or(
+          ...RESERVED_ENV_NAMES.map((name) => sfn.Condition.isPresent(`$.env.${name}`)),
+          ...RESERVED_ENV_PREFIXES.flatMap((prefix) =>
+            ['{"', '{ "', '*,"', '*, "'].map((before) => sfn.Condition.stringMatches('$.envCheck.json', `${before}${prefix}*`)),
+          ),
+        ),
+        reservedEnvName,
+      )
+      .otherwise(valid);
     const checkEnv = allStrings(
       { map: S.CHECK_ENV, item: S.CHECK_ENV_VALUE, ok: S.ENV_VALUE_OK, notOk: S.ENV_VALUE_NOT_STRING },
       '$.envCheck.values',
@@ -89,15 +109,26 @@ export class InputChecks extends sfn.StateMachineFragment {
       'env value',
       invalidEnv,
     );
-    checkEnv.next(subnets);
+    checkEnv.next(namesAllowed);
     // Choice rules cannot tell an object from a list, but the object's JSON text starts with "{".
-    // "$.env.*" on an empty object matches nothing, which is an error, so {} skips the value check.
+    // "$.env.*" on an empty object matches nothing, which is an error, so {} skips the value checks.
     const envAsJson = new sfn.Pass(this, S.ENV_AS_JSON, { parameters: { 'json.$': 'States.JsonToString($.env)' }, resultPath: '$.envCheck' }).next(
       new sfn.Choice(this, S.ENV_IS_OBJECT)
-        .when(sfn.Condition.stringEquals('$.envCheck.json', '{}'), subnets)
+        .when(sfn.Condition.stringEquals('$.envCheck.json', '{}'), valid)
         .when(
           sfn.Condition.stringMatches('$.envCheck.json', '{*'),
-          new sfn.Pass(this, S.ENV_VALUES, { parameters: { 'values.$': '$.env.*' }, resultPath: '$.envCheck' }).next(checkEnv),
+          new sfn.Pass(this, S.ENV_VALUES, { parameters: { 'json.$': '$.envCheck.json', 'values.$': '$.env.*' }, resultPath: '$.envCheck' })
+            .next(
+              new sfn.Pass(this, S.COUNT_ENV, {
+                parameters: { 'json.$': '$.envCheck.json', 'values.$': '$.envCheck.values', 'count.$': 'States.ArrayLength($.envCheck.values)' },
+                resultPath: '$.envCheck',
+              }),
+            )
+            .next(
+              new sfn.Choice(this, S.ENV_NOT_TOO_MANY)
+                .when(sfn.Condition.numberGreaterThan('$.envCheck.count', MAX_ENV), tooManyEnv)
+                .otherwise(checkEnv),
+            ),
         )
         .otherwise(invalidEnv),
     );
@@ -159,9 +190,11 @@ export class InputChecks extends sfn.StateMachineFragment {
       .otherwise(defaultEnv);
 
     // ---- script or userInput ------------------------------------------------------------------------
+    // InputPath unwraps the request: from here on the state is the execution input itself.
     const present = (path: string) => sfn.Condition.isPresent(path);
-    this.startState = new sfn.Choice(this, S.VALIDATE_INPUT, {
+    this.startState = new sfn.Choice(this, S.CHECK_INPUT, {
       comment: 'Execution input: {"script": "<key in the job bucket>", "args": ["..."], "env": {"NAME": "value"}} or {"userInput": "<bash>"}',
+      inputPath: '$.input',
     })
       .when(sfn.Condition.and(present('$.script'), present('$.userInput')), conflict)
       .when(
@@ -181,5 +214,110 @@ export class InputChecks extends sfn.StateMachineFragment {
         reservedKey,
       )
       .otherwise(defaultArgs);
+  }
+}
+
+/**
+ * Errors of the StartSyncExecution call itself worth another try. Step Functions names an SDK integration's error
+ * `<Service>.<Error>`, and an error the service's API model does not declare (throttling is not declared in Step
+ * Functions' model) as the generic `<Service>Exception` (test/fixtures/aws/ec2-error-naming-sfn-sdk-integration.json).
+ */
+export const VALIDATE_RETRY_ERRORS = ['Sfn.SfnException', 'Sfn.ThrottlingException'] as const;
+
+export interface ValidateInputProps {
+  /** The input validation state machine (validation.ts), whose definition is {@link InputChecks}. */
+  readonly validation: sfn.IStateMachine;
+  /** The subnets to launch in, in order of preference. */
+  readonly subnetIds: string[];
+  /**
+   * Where invalid input goes, with `$.error` = {Error: Input.*, Cause} and `$.instance.InstanceId` = "none" (the whole
+   * state is replaced: the input may not even be an object).
+   */
+  readonly onInvalid: sfn.IChainable;
+}
+
+/**
+ * The run's first steps: one synchronous call of the input validation state machine, then its answer. Valid input
+ * ends in "Prepare run" with the first attempt's state; bad input goes to `onInvalid` with the validation's `Input.*`
+ * error and cause, before anything is launched.
+ *
+ * Every check runs in the Express validation state machine, billed per request and duration, so the run pays the
+ * same few state transitions for any input, however many args or env values it checks.
+ */
+export class ValidateInput extends sfn.StateMachineFragment {
+  public readonly startState: sfn.State;
+  public readonly endStates: sfn.INextable[];
+
+  constructor(scope: Construct, id: string, props: ValidateInputProps) {
+    super(scope, id);
+    const S = VALIDATION_STATES;
+    // "For nested Express Workflows, arn:aws:states:::states:startExecution.sync isn't currently supported. Use
+    // arn:aws:states:::aws-sdk:sfn:startSyncExecution instead."
+    // (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-access-cross-acct-resources.html)
+    // IAM: states:StartSyncExecution on the validation state machine, which CallAwsService grants (sfn maps to states).
+    const request: Record<keyof ValidationRequest, unknown> = { input: sfn.JsonPath.entirePayload, subnets: props.subnetIds };
+    const validate = new tasks.CallAwsService(this, S.VALIDATE_INPUT, {
+      comment: 'Runs every input check in the input validation state machine (Express) and waits for its answer',
+      service: 'sfn',
+      action: 'startSyncExecution',
+      // An object for the API's string `input`: Step Functions serializes JSON parameters of SDK integrations
+      // (localstack/localstack#9872 and #10174, which reproduce AWS's behaviour; aws-samples pass objects the same way).
+      parameters: { StateMachineArn: props.validation.stateMachineArn, Input: request },
+      iamResources: [props.validation.stateMachineArn],
+      // No ResultPath: the whole response replaces the state (the default, "$"; aws-local-stepfunctions 3 reads an
+      // explicit "$" as a field named "$"). It is {Status, Output} or {Status, Error, Cause}: StartSyncExecution answers
+      // 200 OK "even if your execution fails" (API reference, StartSyncExecution), so a rejected input does not fail
+      // this task. Output is read only once Status says it is there: a missing path would fail the run uncaught.
+      // The validation state machine times out after a minute; this only bounds a call that never returns.
+      taskTimeout: sfn.Timeout.duration(Duration.minutes(2)),
+    });
+    validate.addRetry({
+      errors: [...VALIDATE_RETRY_ERRORS],
+      interval: Duration.seconds(1),
+      backoffRate: 2,
+      maxAttempts: 5,
+      maxDelay: Duration.seconds(20),
+      jitterStrategy: sfn.JitterType.FULL,
+    });
+
+    const rejected = (state: sfn.Pass) => state.next(props.onInvalid);
+    // The validation's Error and Cause, or the task's own ({Error, Cause} too, from the Catch below).
+    const failed = rejected(
+      new sfn.Pass(this, S.VALIDATION_FAILED, {
+        comment: 'The input failed a check (Input.*), or the validation could not run',
+        parameters: { error: { 'Error.$': '$.Error', 'Cause.$': '$.Cause' }, instance: { InstanceId: 'none' }, attempt: 0 },
+      }),
+    );
+    // The error output, {Error, Cause}, replaces the state (a Catch's default ResultPath is "$").
+    validate.addCatch(failed, { errors: [sfn.Errors.ALL] });
+    // Status is SUCCEEDED, FAILED or TIMED_OUT; Output "is set only if the execution succeeds"; Error and Cause are
+    // optional members, and the API reference does not say that a TIMED_OUT answer carries them (API_StartSyncExecution:
+    // https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartSyncExecution.html).
+    const noResult = rejected(
+      new sfn.Pass(this, S.NO_VALIDATION_RESULT, {
+        parameters: {
+          error: {
+            Error: INPUT_ERRORS.NOT_VALIDATED,
+            Cause: sfn.JsonPath.format('The input validation ended {} without an answer; nothing was launched', sfn.JsonPath.stringAt('$.Status')),
+          },
+          instance: { InstanceId: 'none' },
+          attempt: 0,
+        },
+      }),
+    );
+    const prepare = new sfn.Pass(this, STATES.PREPARE, {
+      comment: 'Input is valid: the first attempt, as the validation returned it',
+      parameters: { 'run.$': 'States.StringToJson($.Output)' },
+      outputPath: '$.run',
+    });
+    const isString = (path: string) => sfn.Condition.and(sfn.Condition.isPresent(path), sfn.Condition.isString(path));
+    validate.next(
+      new sfn.Choice(this, S.INPUT_VALID)
+        .when(sfn.Condition.stringEquals('$.Status', 'SUCCEEDED'), prepare)
+        .when(sfn.Condition.and(isString('$.Error'), isString('$.Cause')), failed)
+        .otherwise(noResult),
+    );
+    this.startState = validate;
+    this.endStates = [prepare];
   }
 }

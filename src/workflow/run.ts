@@ -6,11 +6,12 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { RUNS_PREFIX } from '../protocol';
 import { Attempts, PauseStep } from './attempts';
-import { InputChecks } from './input';
+import { ValidateInput } from './input';
 import { Launch, LaunchSpec, USER_DATA_SUBSTITUTION } from './launch';
 import { Report } from './report';
 import { INSTANCE_ID_PATH } from './run-state';
 import { pipelineStateMachine } from './state-machine';
+import { InputValidation } from './validation';
 
 export interface RunStateMachineProps {
   readonly pipelineId: string;
@@ -39,7 +40,8 @@ export interface RunStateMachineProps {
 /**
  * The run state machine, assembled from its fragments:
  *
- *   InputChecks: Validate input (… Input.* errors → report.onFailure, nothing launched) → Subnets → Prepare run
+ *   ValidateInput: Validate input (calls the InputValidation Express state machine) → Input valid? → Prepare run
+ *   (Input.* errors → report.onFailure, nothing launched)
  *   → Launch: Script or userInput? → [Check script exists] → Spot or On-Demand? → Launch (Spot) instance
  *   → Attempts: Pause for Job Completion → Terminate instance → Did the job succeed? → report / Try again? …
  *
@@ -49,6 +51,8 @@ export class RunStateMachine {
   public readonly stateMachine: sfn.StateMachine;
   /** The state transitions of both state machines, kept 3 months. */
   public readonly logGroup: logs.LogGroup;
+  /** The Express state machine that checks every execution's input, called by "Validate input". */
+  public readonly validation: InputValidation;
 
   constructor(pipeline: Construct, props: RunStateMachineProps) {
     const logUrl = sfn.JsonPath.format(
@@ -57,7 +61,12 @@ export class RunStateMachine {
       sfn.JsonPath.stringAt(INSTANCE_ID_PATH),
     );
     const report = new Report(pipeline, 'Report', { ...props, logUrl });
-    const input = new InputChecks(pipeline, 'Input', { subnetIds: props.launch.subnetIds, onInvalid: report.onFailure });
+    this.validation = new InputValidation(pipeline, 'InputValidation');
+    const input = new ValidateInput(pipeline, 'Input', {
+      validation: this.validation.stateMachine,
+      subnetIds: props.launch.subnetIds,
+      onInvalid: report.onFailure,
+    });
     const launch = new Launch(pipeline, 'Launch', { spec: props.launch, bucket: props.bucket, maxAttempts: props.maxAttempts, onScriptNotFound: report.onFailure });
     const attempts = new Attempts(pipeline, 'Attempts', { ...props, launch, report });
 

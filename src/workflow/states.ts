@@ -1,12 +1,15 @@
 /**
- * The state names of both state machines. Users see them in the console and the execution history, and match on them
+ * The state names of the pipeline's state machines. Users see them in the console and the execution history, and match on them
  * in metrics, alarms and their own tooling: they are part of the API (test/pinned-contract.test.ts pins them).
  * Never rename one.
  */
 
-/** The execution-input checks at the start of a run. */
+/**
+ * The states of the input validation state machine (an Express state machine the run calls first): every check of an
+ * execution's input. They run in the validation machine, not in the run, so they cost the run no state transitions.
+ */
 export const INPUT_STATES = {
-  VALIDATE_INPUT: 'Validate input',
+  CHECK_INPUT: 'Check input',
   CONFLICT: 'Script and userInput',
   INVALID_USER_INPUT: 'Invalid userInput',
   MISSING_SCRIPT: 'Missing script',
@@ -36,17 +39,30 @@ export const INPUT_STATES = {
   ENV_AS_JSON: 'Env as JSON',
   ENV_IS_OBJECT: 'Env is an object?',
   ENV_VALUES: 'Env values',
+  COUNT_ENV: 'Count env',
+  ENV_NOT_TOO_MANY: 'Not too many env?',
+  TOO_MANY_ENV: 'Too many env',
   CHECK_ENV: 'Check env',
   CHECK_ENV_VALUE: 'Check env value',
   ENV_VALUE_OK: 'Env value is a string',
   ENV_VALUE_NOT_STRING: 'Env value is not a string',
   INVALID_ENV: 'Invalid env',
+  ENV_NAMES_ALLOWED: 'Env names allowed?',
+  RESERVED_ENV_NAME: 'Reserved env name',
+  VALID_INPUT: 'Valid input',
+} as const;
+
+/** The run's states that call the input validation state machine and act on its answer. */
+export const VALIDATION_STATES = {
+  VALIDATE_INPUT: 'Validate input',
+  INPUT_VALID: 'Input valid?',
+  VALIDATION_FAILED: 'Validation failed',
+  NO_VALIDATION_RESULT: 'No validation result',
 } as const;
 
 /** Every state of the run state machine. */
 export const STATES = {
-  ...INPUT_STATES,
-  SUBNETS: 'Subnets',
+  ...VALIDATION_STATES,
   PREPARE: 'Prepare run',
   SCRIPT_OR_USER_INPUT: 'Script or userInput?',
   CHECK_SCRIPT: 'Check script exists',

@@ -5,23 +5,35 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { mermaidDiagram } from '../../src/local/diagram';
-import { definitionOf, synth } from '../support/template';
+import { definitionOf, refId, synth } from '../support/template';
 
 export const README_FILE = path.resolve(__dirname, '..', '..', 'README.md');
 export const BEGIN = '<!-- diagram (generated from the synthesized definitions; npx projen readme:diagram) -->';
 export const END = '<!-- /diagram -->';
 
-/** The Markdown between the markers: the run state machine and the cleanup state machine. */
+/** The definitions of the default construct's state machines: the run, the input validation and the cleanup. */
+export function pipelineDefinitions(): { run: any; validation: any; cleanup: any } {
+  const s = synth();
+  const of = (machine: typeof s.pipeline.stateMachine) => definitionOf(s.json, (id) => id === refId(s, machine.stateMachineArn));
+  return { run: of(s.pipeline.stateMachine), validation: of(s.pipeline.validationStateMachine), cleanup: of(s.pipeline.cleanupStateMachine) };
+}
+
+/** The Markdown between the markers: the run state machine, the input validation state machine and the cleanup state machine. */
 export function renderDiagrams(): string {
-  const { json } = synth();
-  const run = definitionOf(json, (id) => !id.includes('Cleanup'));
-  const cleanup = definitionOf(json, (id) => id.includes('Cleanup'));
+  const { run, validation, cleanup } = pipelineDefinitions();
   return [
     BEGIN,
     '**The run state machine** (`stateMachine`), default props: solid arrows are the way to success, dashed ones error handlers.',
     '',
     '```mermaid',
     mermaidDiagram(run),
+    '```',
+    '',
+    '**The input validation state machine** (`validationStateMachine`, Express), which "Validate input" calls: ' +
+      'every check of the execution input, each failure an `Input.*` error.',
+    '',
+    '```mermaid',
+    mermaidDiagram(validation),
     '```',
     '',
     '**The cleanup state machine** (`cleanupStateMachine`), started by `cleanupRule` when a run ends ABORTED, TIMED_OUT or FAILED:',

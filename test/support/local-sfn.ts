@@ -1,3 +1,6 @@
+// The package's "require" export is a CommonJS build; ts-node (bench/) type-checks this import as ESM (TS1479),
+// ts-jest does not (isolatedModules). Both load the CommonJS build.
+// @ts-ignore TS1479
 import { ExecutionError, StateMachine } from 'aws-local-stepfunctions';
 
 export type Handler = (input: any) => Promise<any> | any;
@@ -19,6 +22,8 @@ export interface LocalRunResult {
   /** The names of the states entered, in order. */
   readonly path: string[];
   readonly events: any[];
+  /** The runs of nested state machines (aws-sdk:sfn:startSyncExecution tasks answered locally), in call order. */
+  readonly nested: LocalRunResult[];
 }
 
 export interface LocalRunOptions {
@@ -28,6 +33,50 @@ export interface LocalRunOptions {
   readonly retryIntervals?: Record<string, number>;
   /** How long every Wait state waits (ms). Default 0. */
   readonly waitMs?: number;
+}
+
+/** The resource of a task that runs an Express state machine synchronously and waits for its answer. */
+export const START_SYNC_EXECUTION = 'arn:aws:states:::aws-sdk:sfn:startSyncExecution';
+
+/** The state machines (by ARN) a definition's startSyncExecution tasks may call; see withStateMachines. */
+const NESTED = new WeakMap<object, Record<string, any>>();
+
+/**
+ * Lets `runLocally(definition, ...)` answer every `aws-sdk:sfn:startSyncExecution` task that has no handler of its
+ * own the way Step Functions does: by running the called state machine's definition (from `machines`, keyed by ARN)
+ * in a second local interpreter. Returns `definition`.
+ */
+export function withStateMachines<T extends object>(definition: T, machines: Record<string, any>): T {
+  NESTED.set(definition, machines);
+  return definition;
+}
+
+/**
+ * StartSyncExecution, answered by running `definition` locally. The answer has the API's shape (PascalCase, as SDK
+ * integrations return it): 200 OK with `Status` SUCCEEDED and `Output` (a JSON string), or `Status` FAILED with the
+ * execution's `Error` and `Cause`; a failed execution does not fail the call ("StartSyncExecution will return a 200 OK
+ * response, even if your execution fails", https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartSyncExecution.html).
+ */
+export async function startSyncExecutionLocally(definition: any, request: any, nested: LocalRunResult[] = []): Promise<any> {
+  // The API's input is JSON text; Step Functions serializes an object given for it (localstack/localstack#10174).
+  const input = typeof request.Input === 'string' ? JSON.parse(request.Input) : request.Input;
+  const name = `sync-${nested.length + 1}`;
+  const r = await runLocally(definition, input ?? {}, {}, { executionName: name });
+  nested.push(r);
+  const stateMachineArn: string = request.StateMachineArn;
+  const common = {
+    ExecutionArn: `${stateMachineArn.replace(':stateMachine:', ':express:')}:${name}:00000000-0000-0000-0000-000000000000`,
+    StateMachineArn: stateMachineArn,
+    Name: name,
+    StartDate: new Date().toISOString(),
+    StopDate: new Date().toISOString(),
+    Input: JSON.stringify(input),
+    InputDetails: { Included: true },
+    BillingDetails: { BilledMemoryUsedInMB: 64, BilledDurationInMilliseconds: 100 },
+  };
+  return r.status === 'SUCCEEDED'
+    ? { ...common, Status: 'SUCCEEDED', Output: JSON.stringify(r.output), OutputDetails: { Included: true } }
+    : { ...common, Status: 'FAILED', Error: r.error, Cause: r.cause };
 }
 
 /**
@@ -42,14 +91,18 @@ export async function runLocally(
   opts: LocalRunOptions = {},
 ): Promise<LocalRunResult> {
   const calls: Record<string, any[]> = {};
+  const nested: LocalRunResult[] = [];
+  const machines = NESTED.get(definition) ?? {};
   const taskStates = collectTaskStates(definition);
   const localHandlers: Record<string, Handler> = {};
   for (const name of taskStates) {
     localHandlers[name] = async (stateInput: any) => {
       (calls[name] ??= []).push(stateInput);
       const h = handlers[name];
-      if (!h) throw awsError('Test.NoHandler', `no local handler for task state '${name}'`);
-      return h(stateInput);
+      if (h) return h(stateInput);
+      const called = machines[stateInput?.StateMachineArn];
+      if (called && resourceOf(definition, name) === START_SYNC_EXECUTION) return startSyncExecutionLocally(called, stateInput, nested);
+      throw awsError('Test.NoHandler', `no local handler for task state '${name}'`);
     };
   }
   const retryIntervalOverrides: Record<string, number> = {};
@@ -86,15 +139,27 @@ export async function runLocally(
   try {
     const output = await execution.result;
     await collect.catch(() => undefined);
-    return { status: 'SUCCEEDED', output, calls, path, events };
+    return { status: 'SUCCEEDED', output, calls, path, events, nested };
   } catch (err) {
     await collect.catch(() => undefined);
     if (err instanceof ExecutionError) {
       const cause: any = (err as any).cause;
-      return { status: 'FAILED', error: cause?.name, cause: cause?.message, calls, path, events };
+      return { status: 'FAILED', error: cause?.name, cause: cause?.message, calls, path, events, nested };
     }
     throw err;
   }
+}
+
+/** The Resource of the task state `name`, wherever it is nested. */
+function resourceOf(def: any, name: string): string | undefined {
+  for (const [n, state] of Object.entries<any>(def.States ?? {})) {
+    if (n === name && state.Type === 'Task') return state.Resource;
+    for (const inner of [state.ItemProcessor, state.Iterator, ...(state.Branches ?? [])]) {
+      const found = inner ? resourceOf(inner, name) : undefined;
+      if (found) return found;
+    }
+  }
+  return undefined;
 }
 
 function collectTaskStates(def: any): string[] {

@@ -1,5 +1,6 @@
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import { withStateMachines } from './local-sfn';
 import { ShellScriptPipeline, ShellScriptPipelineProps } from '../../src';
 
 /** Fixed environment for tests: account and region are placeholders, never a real account. */
@@ -92,13 +93,27 @@ function fakeGetAtt(name: string, attr: string, resources: Record<string, any>):
   return `${name}.${attr}`;
 }
 
-/** The state machine's definition as the service would see it after deployment. */
+/**
+ * The state machine's definition as the service would see it after deployment. The template's other state machines
+ * come with it for the local interpreter (withStateMachines): a task that calls one of them runs its definition.
+ */
 export function definitionOf(json: any, typeFilter: (logicalId: string) => boolean = () => true): any {
   const machines = Object.entries<any>(json.Resources).filter(
     ([id, r]) => r.Type === 'AWS::StepFunctions::StateMachine' && typeFilter(id),
   );
   if (machines.length !== 1) throw new Error(`expected one state machine, found ${machines.length}`);
-  const props = machines[0][1].Properties;
+  const [logicalId] = machines[0];
+  const others: Record<string, any> = {};
+  for (const [id, r] of Object.entries<any>(json.Resources)) {
+    if (r.Type !== 'AWS::StepFunctions::StateMachine' || id === logicalId) continue;
+    let definition: any;
+    Object.defineProperty(others, fakeRef(id, json.Resources), { enumerable: true, get: () => (definition ??= resolvedDefinition(json, id)) });
+  }
+  return withStateMachines(resolvedDefinition(json, logicalId), others);
+}
+
+function resolvedDefinition(json: any, logicalId: string): any {
+  const props = json.Resources[logicalId].Properties;
   const known = { ...(json.Parameters ?? {}), ...json.Resources };
   let text: string = resolveIntrinsics(props.DefinitionString, known);
   // CloudFormation replaces ${Key} with each DefinitionSubstitutions value after resolving it.
@@ -168,7 +183,8 @@ export function launchParameters(s: Synthesized, state = 'Launch instance'): any
 
 /**
  * The subnet IDs 'Launch instance' launches in, first choice first: the literal SubnetId, or the list it picks from
- * (`States.ArrayGetItem($.<list>, ...)`, filled in by the state whose ResultPath is `$.<list>`).
+ * (`States.ArrayGetItem($.<list>, ...)`, filled in by the state whose ResultPath is `$.<list>`, or handed to the input
+ * validation state machine in 'Validate input', which returns it in the run's state).
  */
 export function launchSubnets(s: Synthesized): string[] {
   const def = runDefinitionOf(s);
@@ -176,9 +192,12 @@ export function launchSubnets(s: Synthesized): string[] {
   if (typeof ni.SubnetId === 'string') return [ni.SubnetId];
   const m = /^States\.ArrayGetItem\(\$\.(\w+),/.exec(ni['SubnetId.$'] ?? '');
   if (!m) throw new Error(`cannot tell the subnets of 'Launch instance' from ${JSON.stringify(ni)}`);
-  const source = Object.values<any>(def.States).filter((st) => st.ResultPath === `$.${m[1]}` && Array.isArray(st.Result));
+  const source = [
+    ...Object.values<any>(def.States).filter((st) => st.ResultPath === `$.${m[1]}` && Array.isArray(st.Result)).map((st) => st.Result),
+    ...Object.values<any>(def.States).filter((st) => Array.isArray(st.Parameters?.Input?.[m[1]])).map((st) => st.Parameters.Input[m[1]]),
+  ];
   if (source.length !== 1) throw new Error(`expected one state to set $.${m[1]}, found ${source.length}`);
-  return source[0].Result;
+  return source[0];
 }
 
 /** 'Pause for Job Completion' of the run state machine. */

@@ -23,26 +23,10 @@ describe('the run workflow, executed by a local ASL interpreter', () => {
   test('success: launches, hands the token to its instance, terminates it, notifies SUCCEEDED', async () => {
     const r = await runLocally(definition, { script: 'jobs/nightly.sh', args: ['2026-01-01'] }, happyHandlers());
     expectOutcome(r, 'SUCCEEDED', { terminated: true });
+    // The input checks run in the input validation state machine (test/workflow/input.test.ts).
     expect(r.path).toEqual([
       STATES.VALIDATE_INPUT,
-      STATES.HAS_ARGS,
-      STATES.HAS_ENV,
-      STATES.DEFAULT_ENV,
-      STATES.COUNT_FIELDS,
-      STATES.COUNT_FIELDS_2,
-      STATES.KNOWN_FIELDS_ONLY,
-      STATES.RUN_KIND,
-      STATES.NO_USER_INPUT,
-      STATES.ARGS_AS_JSON,
-      STATES.ARGS_IS_LIST,
-      STATES.COUNT_ARGS,
-      STATES.ARGS_NOT_TOO_MANY,
-      STATES.CHECK_ARGS,
-      STATES.CHECK_ARG,
-      STATES.ARG_OK,
-      STATES.ENV_AS_JSON,
-      STATES.ENV_IS_OBJECT,
-      STATES.SUBNETS,
+      STATES.INPUT_VALID,
       STATES.PREPARE,
       STATES.SCRIPT_OR_USER_INPUT,
       STATES.CHECK_SCRIPT,
