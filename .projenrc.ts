@@ -128,10 +128,7 @@ project.bundler.addBundle('src/log-forwarder/index.ts', {
 // of a build. The npm package must carry the bundles, so packaging refuses to run without them.
 const testTask = project.tasks.tryFind('test')!;
 testTask.prependSpawn(project.bundler.bundleTask);
-project.tasks.tryFind('package:js')!.prependExec(
-  'test -f assets/runtime/cli/heartbeat.js -a -f assets/log-forwarder/index/index.js || ' +
-    '{ echo "assets/ lacks a bundle (runtime or log forwarder): run npx projen bundle (or the whole build) first" >&2; exit 1; }',
-);
+project.tasks.tryFind('package:js')!.prependExec('node projenrc/require-bundles.js');
 
 // projen's dev config includes '**/*.ts' from its folder; at the root that would type-check lib/ and cdk.out too.
 project.tsconfigDev.file.addOverride('include', ['src/**/*.ts', 'test/**/*.ts', 'example/**/*.ts', 'bench/**/*.ts', 'projenrc/**/*.ts', '.projenrc.ts']);
