@@ -199,7 +199,7 @@ cat > "$WORK/before-report.sh" <<'HOOK'
 aws s3 cp --only-show-errors "$LOG" "s3://$BUCKET/$RUN_PREFIX/output.log"${[...this.publishSteps, ...this.beforeResultSteps].map((b) => `\n${b}`).join('')}
 HOOK
 cd "$WORK/job/$SCRIPT_DIR" || fail_run "cannot enter $SCRIPT_DIR"
-"$NODE" "$WORK/heartbeat.js" run --task-file "$TASK" --log-file "$LOG" --before-report "bash $WORK/before-report.sh" -- "\${JOB_CMD[@]}"
+"$NODE" "$WORK/heartbeat.js" run --task-file "$TASK" --log-file "$LOG" --spill-to "s3://$BUCKET/$RUN_PREFIX/" --before-report "bash $WORK/before-report.sh" -- "\${JOB_CMD[@]}"
 status=$?
 echo "[bootstrap] runtime exited with status $status"
 # ${CLI_EXIT.USAGE}: the runtime refused its arguments or the task document, so nothing was reported yet.
