@@ -21,6 +21,10 @@ const project = new awscdk.AwsCdkConstructLibrary({
   // each of those folders gets a small tsconfig.json extending it, so editors and eslint find it (see below).
   tsconfigDevFile: 'tsconfig.dev.json',
 
+  // commit-and-tag-version 13 and its conventional-changelog dependencies want Node 22 (18 EBADENGINE warnings on
+  // every npm ci); 12.x does the same bump on Node 18+. Used only by `bump`/`release`.
+  bumpPackage: 'commit-and-tag-version@^12',
+
   // No GitHub workflows: nothing here can reach GitHub, and releases are cut by hand (see README "Releasing").
   github: false,
 
@@ -36,14 +40,23 @@ const project = new awscdk.AwsCdkConstructLibrary({
 
   // The job-side runtime (src/runtime) is bundled with esbuild into assets/ and shipped as a CDK asset.
   // It is not part of the jsii API, so jsii never compiles it and @aws-sdk/client-sfn stays a devDependency.
-  excludeTypescript: ['src/runtime/**'],
+  excludeTypescript: ['src/runtime/**', 'src/local/**'],
   devDeps: [
     '@aws-sdk/client-sfn@^3',
     '@aws-sdk/client-s3@^3',
     'cdk-nag@^3',
     'asl-validator@^4',
     'aws-local-stepfunctions@^3',
+    // AWS-style IAM evaluation (identity and resource policies, condition keys) for the tests.
+    '@cloud-copilot/iam-simulate@^0.1.173',
+    // The integration test (test/integ.shell-script-pipeline.ts). The alpha follows aws-cdk-lib's version; the registry
+    // has no 2.257.0-alpha.0, and 2.245.0-alpha.0 (the newest there) declares aws-cdk-lib ^2.245.0, so it runs on our 2.257.0.
+    '@aws-cdk/integ-tests-alpha@2.245.0-alpha.0',
+    '@aws-cdk/integ-runner@^2.197.10',
   ],
+
+  // The bundles (assets/) are built once per build, by the test task, which needs them (see below).
+  bundlerOptions: { runBundleTask: javascript.RunBundleTask.MANUAL },
 
   eslintOptions: {
     dirs: ['src'],
@@ -54,12 +67,24 @@ const project = new awscdk.AwsCdkConstructLibrary({
     passWithNoTests: false,
     updateSnapshot: javascript.UpdateSnapshot.NEVER,
     jestConfig: {
+      // A one-screen coverage summary in the log (text-summary), the full report in coverage/ (lcov, cobertura).
+      coverageReporters: ['json', 'lcov', 'clover', 'cobertura', 'text-summary'],
       // aws-local-stepfunctions 3 wants Node 22 (Promise.withResolvers); Node 20 gets a polyfill.
       setupFiles: ['<rootDir>/test/support/setup-polyfills.ts'],
       testTimeout: 60_000,
     },
   },
-  gitignore: ['cdk.out', 'example/cdk.out', 'dist/codeonly', '.bench'],
+  gitignore: [
+    // jsii-rosetta's translation tablet, rebuilt by rosetta:extract in every package run.
+    '.jsii.tabl.json',
+    'cdk.out',
+    'example/cdk.out',
+    'dist/codeonly',
+    '.bench',
+    // Integ snapshots are committed without asset bodies (CDK convention); integ-runner's scratch output is not committed.
+    'test/**/*.snapshot/**/asset.*',
+    'test/cdk-integ.out.*',
+  ],
 });
 
 // The jsii tools print a large Node 20 end-of-life banner on every call; Node 20 is what this machine has.
@@ -80,16 +105,20 @@ project.bundler.addBundle('src/runtime/cli.ts', {
   externals: ['aws-crt'],
 });
 
-// Tests run the bundled runtime as a real child process, so the test task builds it first.
+// Tests run the bundled runtime as a real child process, so the test task builds it first: the only bundle step
+// of a build. The npm package must carry the bundles, so packaging refuses to run without them.
 const testTask = project.tasks.tryFind('test')!;
 testTask.prependSpawn(project.bundler.bundleTask);
+project.tasks.tryFind('package:js')!.prependExec(
+  'test -f assets/runtime/cli/heartbeat.js || { echo "assets/ has no runtime bundle: run npx projen bundle (or the whole build) first" >&2; exit 1; }',
+);
 
 // projen's dev config includes '**/*.ts' from its folder; at the root that would type-check lib/ and cdk.out too.
 project.tsconfigDev.file.addOverride('include', ['src/**/*.ts', 'test/**/*.ts', 'example/**/*.ts', 'bench/**/*.ts', 'projenrc/**/*.ts', '.projenrc.ts']);
 
 // Editors (TypeScript 6 tsserver) and eslint's project service take the nearest tsconfig.json, so each folder
 // outside the jsii build gets one that extends the root tsconfig.dev.json.
-for (const dir of ['test', 'src/runtime', 'example', 'bench']) {
+for (const dir of ['test', 'src/runtime', 'src/local', 'example', 'bench']) {
   const up = dir.split('/').map(() => '..').join('/');
   new JsonFile(project, `${dir}/tsconfig.json`, {
     obj: {
@@ -110,8 +139,9 @@ project.eslint!.addRules({
     {
       zones: [
         { target: './src/runtime', from: './src', except: ['./runtime', './protocol'], message: 'The runtime may import only src/protocol.' },
+        { target: './src/local', from: './src', except: ['./local', './protocol'], message: 'The local runner is bundled on its own; it may import only src/protocol.' },
         { target: './src/protocol', from: './src', except: ['./protocol'], message: 'src/protocol is shared by construct and runtime and imports nothing of ours.' },
-        { target: ['./src/*.ts', './src/!(runtime)/**'], from: './src/runtime', message: 'Construct code must not import the runtime; it ships as a bundled asset.' },
+        { target: ['./src/*.ts', './src/!(runtime|local)/**'], from: ['./src/runtime', './src/local'], message: 'Construct code must not import the runtime; it ships as a bundled asset.' },
       ],
     },
   ],
@@ -119,11 +149,31 @@ project.eslint!.addRules({
 // PyPI and Maven Central are unreachable from the build machines, so packaging builds the npm tarball
 // and then proves the Python and Java bindings generate (and the Python byte-compiles).
 // package:python and package:java stay defined for a release machine that can reach those registries.
+// Snippets compile against rosetta/*.ts-fixture: `default` puts a docstring example inside a stack's constructor,
+// `app` takes a whole app with its own imports (the README quick start).
+project.addTask('rosetta:extract', {
+  description: 'Compile and translate the README and docstring snippets (jsii-rosetta extract --strict)',
+  steps: [{ exec: 'jsii-rosetta extract --strict' }],
+});
+// After compile (and docgen), so the tests can check the README's generated Python and Java quick starts.
+project.postCompileTask.spawn(project.tasks.tryFind('rosetta:extract')!);
+project.addTask('readme:quickstarts', {
+  description: "Rewrite the README's Python and Java quick starts from the rosetta tablet",
+  steps: [{ spawn: 'rosetta:extract' }, { exec: 'ts-node --project projenrc/tsconfig.json projenrc/quickstarts.ts' }],
+});
+project.addTask('readme:diagram', {
+  description: "Redraw the README's workflow diagram from the synthesized definitions",
+  steps: [{ exec: 'ts-node --project test/tsconfig.json test/docs/diagram.ts' }],
+});
 const bindingsCheck = project.addTask('package:bindings-codeonly', {
   description: 'Generate Python and Java binding sources with jsii-pacmak --code-only and byte-compile the Python',
   steps: [
     { exec: 'rm -rf dist/codeonly' },
-    { exec: 'jsii-pacmak --code-only --target python --target java -o dist/codeonly' },
+    // Translate every README and docstring snippet first (strict: a snippet that does not compile fails the build),
+    // so the Python and Java READMEs and docstrings show Python and Java, not TypeScript.
+    // The tablet comes from post-compile; a package run on its own makes it.
+    { exec: 'test -f .jsii.tabl.json || jsii-rosetta extract --strict' },
+    { exec: 'jsii-pacmak --code-only --rosetta-tablet .jsii.tabl.json --target python --target java -o dist/codeonly' },
     { exec: 'python3 -m compileall -q dist/codeonly/python/src' },
   ],
 });
@@ -143,7 +193,33 @@ project.addTask('example', {
 });
 
 // The npm package ships lib/, the runtime bundle in assets/ and the docs; not the CI, example or bench code.
-for (const dir of ['/.ci/', '/example/', '/bench/']) project.addPackageIgnore(dir);
+for (const dir of ['/.ci/', '/example/', '/bench/', '/rosetta/']) project.addPackageIgnore(dir);
+
+// ---- Integration test on a real account (test/integ.shell-script-pipeline.ts, README "Integration test on a real account")
+// integ-runner compares only the test stack's template with the committed snapshot, with asset hashes replaced by
+// placeholders, so a change to the runtime bundle alone does not make the snapshot stale; any template change does.
+// ts-node only runs the app: type-checking it is tsc's job (test/tsconfig.json), and skipping it saves about 25 s.
+const integEnv = { TS_NODE_TRANSPILE_ONLY: '1' };
+const integRunner = 'integ-runner --language typescript';
+const integSnapshotCheck = project.addTask('integ:snapshot-check', {
+  description: 'Offline: synthesize the integration test and fail if its stack differs from the committed snapshot (asset hashes ignored)',
+  env: integEnv,
+  steps: [{ spawn: project.bundler.bundleTask.name }, { exec: integRunner }],
+});
+project.addTask('integ:snapshot-update', {
+  description: 'Offline: rewrite the committed integration test snapshot after an intended change (deploys nothing)',
+  env: integEnv,
+  steps: [{ spawn: project.bundler.bundleTask.name }, { exec: `${integRunner} --update-on-failed --dry-run` }],
+});
+project.addTask('integ:deploy', {
+  description:
+    'Needs AWS credentials: deploy the integration test (us-east-1 unless --parallel-regions <region>), run every case, print the outputs, destroy',
+  env: integEnv,
+  receiveArgs: true,
+  // --force deploys even when the snapshot is current; -vv prints the deployment, including the BootPhases output.
+  steps: [{ spawn: project.bundler.bundleTask.name }, { exec: `${integRunner} --update-on-failed --force -vv`, receiveArgs: true }],
+});
+testTask.spawn(integSnapshotCheck);
 
 project.addTask('bench', {
   description: 'Print size and speed figures (synth time, template size, runtime bundle size, heartbeat overhead)',

@@ -10,6 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { App, CfnOutput, Duration, Stack } from 'aws-cdk-lib';
 import { ShellScriptPipeline } from '../src';
+import { flowOrder } from '../src/local/diagram';
 
 const outdir = path.join(__dirname, 'cdk.out');
 const app = new App({ outdir });
@@ -37,22 +38,28 @@ const template = JSON.parse(fs.readFileSync(templatePath, 'utf8'));
 const counts = new Map<string, number>();
 for (const r of Object.values<any>(template.Resources)) counts.set(r.Type, (counts.get(r.Type) ?? 0) + 1);
 
-const machine = Object.values<any>(template.Resources).find((r) => r.Type === 'AWS::StepFunctions::StateMachine');
-const definitionText = flatten(machine.Properties.DefinitionString);
-const definition = JSON.parse(definitionText);
+const machines = Object.entries<any>(template.Resources).filter(([, r]) => r.Type === 'AWS::StepFunctions::StateMachine');
+const definitionOf = (cleanup: boolean) =>
+  JSON.parse(flatten(machines.find(([id]) => id.includes('Cleanup') === cleanup)![1].Properties.DefinitionString));
+const definition = definitionOf(false);
+const cleanupDefinition = definitionOf(true);
+const describeState = (name: string, s: any) => `  - ${name} [${s.Type}]${s.Resource ? ' ' + s.Resource.replace(/^.*:::/, '') : ''}`;
 
 const lines = [
   `Synthesized stack '${stack.stackName}' (no AWS account needed).`,
-  `CloudFormation template: ${path.relative(process.cwd(), templatePath)} (${fs.statSync(templatePath).size} bytes)`,
+  `CloudFormation template: ${path.relative(process.cwd(), templatePath)} (${fs.statSync(templatePath).size} bytes pretty-printed, as cdk synth writes it; npm run bench gives the compact size)`,
   `Assets (heartbeat runtime): ${path.relative(process.cwd(), assembly.directory)}/asset.*`,
   '',
   `Resources (${Object.keys(template.Resources).length}):`,
   ...[...counts.entries()].sort().map(([type, n]) => `  ${String(n).padStart(2)} × ${type}`),
   '',
-  'State machine states (in definition order):',
-  ...Object.entries<any>(definition.States).map(([name, s]) => `  - ${name} [${s.Type}]${s.Resource ? ' ' + s.Resource.replace(/^.*:::/, '') : ''}`),
+  'Run state machine, in flow order (the way to success first, then the failure paths):',
+  ...flowOrder(definition).map((name) => describeState(name, definition.States[name])),
   `  execution timeout: ${definition.TimeoutSeconds} s; job timeout: ${definition.States['Pause for Job Completion'].TimeoutSeconds} s; ` +
     `heartbeat: ${definition.States['Pause for Job Completion'].HeartbeatSeconds} s`,
+  '',
+  'Cleanup state machine (started by an EventBridge rule when a run ends ABORTED, TIMED_OUT or FAILED):',
+  ...flowOrder(cleanupDefinition).map((name) => describeState(name, cleanupDefinition.States[name])),
   '',
   `Parameters: ${Object.keys(template.Parameters ?? {}).join(', ') || 'none'} (the AMI comes from a public SSM parameter at deploy time)`,
   `Outputs: ${Object.keys(template.Outputs ?? {}).join(', ')}`,

@@ -3,41 +3,42 @@ import * as path from 'path';
 import { STATES } from '../../src/workflow/states';
 import { cleanupTmp, cliEnv, requireBundle, startCli, tmpDir } from '../runtime/harness';
 import { FakeStepFunctions } from '../support/fake-sfn';
-import { evaluate } from '../support/iam';
+import { evaluate, instanceRolePolicies, InstanceRolePolicies } from '../support/iam';
 import { awsError, runLocally } from '../support/local-sfn';
-import { definitionOf, resolveIntrinsics, synth } from '../support/template';
+import { definitionOf, synth } from '../support/template';
 
 const EXECUTIONS = Number(process.env.SSP_TEST_EXECUTIONS ?? 50);
-const ROLE_ID = 'AROATESTROLEID'; // what resolveIntrinsics gives the instance role's RoleId
 
 /**
- * The job bucket, with reads authorized by the instance role's synthesized policy: a read succeeds only if
- * the statements the construct wrote allow it for that caller's aws:userid and the object's owner tag.
+ * The job bucket, with reads authorized by the instance role's synthesized policy and the bucket policy,
+ * decided by the IAM simulator: a read succeeds only if they allow it for that caller's aws:userid and the
+ * object's owner tag.
  */
 class FakeJobBucket {
   private readonly objects = new Map<string, { body: string; tags: Record<string, string> }>();
   public deniedReads = 0;
   public crossReads = 0;
 
-  constructor(
-    private readonly bucketArn: string,
-    private readonly statements: any[],
-  ) {}
+  constructor(private readonly role: InstanceRolePolicies) {}
 
   put(key: string, body: unknown, tagging: string): void {
     const tags = Object.fromEntries(tagging.split('&').map((kv) => kv.split('=').map(decodeURIComponent) as [string, string]));
     this.objects.set(key, { body: JSON.stringify(body), tags });
   }
 
-  /** GetObject as the role session `userid`; undefined while the object does not exist yet. */
-  getAs(userid: string, key: string): string | undefined {
+  /** GetObject as the role session of `instanceId`; undefined while the object does not exist yet. */
+  async getAs(instanceId: string, key: string): Promise<string | undefined> {
     const object = this.objects.get(key);
-    const decision = evaluate(this.statements, {
+    const { principal, userid, context } = this.role.session(instanceId);
+    const decision = await evaluate(this.role.statements, {
+      principal,
       action: 's3:GetObject',
-      resource: `${this.bucketArn}/${key}`,
-      context: { 'aws:userid': userid, 's3:ExistingObjectTag/ssp-owner': object?.tags['ssp-owner'] },
+      resource: `${this.role.bucketArn}/${key}`,
+      // S3 puts the object's tags in the request context; a missing object has none.
+      context: { ...context, 's3:ExistingObjectTag/ssp-owner': object?.tags['ssp-owner'] },
+      resourcePolicy: this.role.bucketPolicy,
     });
-    if (decision !== 'Allow') {
+    if (decision !== 'Allowed') {
       this.deniedReads++;
       throw awsError('AccessDenied', `${userid} may not read ${key}`);
     }
@@ -50,12 +51,7 @@ describe(`${EXECUTIONS} concurrent executions, each with a real heartbeat runtim
   const fake = new FakeStepFunctions();
   const synthesized = synth();
   const definition = definitionOf(synthesized.json, (id) => id.includes('StateMachine') && !id.includes('Cleanup'));
-  const resources = synthesized.json.Resources;
-  const instancePolicy = Object.values<any>(resources).find(
-    (r) => r.Type === 'AWS::IAM::Policy' && JSON.stringify(r.Properties.Roles).includes('InstanceRole'),
-  );
-  const statements = resolveIntrinsics(instancePolicy.Properties.PolicyDocument.Statement, resources);
-  const bucketArn = resolveIntrinsics({ 'Fn::GetAtt': [Object.keys(resources).find((k) => resources[k].Type === 'AWS::S3::Bucket')!, 'Arn'] }, resources);
+  const role = instanceRolePolicies(synthesized.json);
   let bucket: FakeJobBucket;
   let work: string;
 
@@ -63,7 +59,7 @@ describe(`${EXECUTIONS} concurrent executions, each with a real heartbeat runtim
     requireBundle();
     await fake.start();
     work = tmpDir();
-    bucket = new FakeJobBucket(bucketArn, statements);
+    bucket = new FakeJobBucket(role);
   });
   afterAll(async () => {
     await fake.stop();
@@ -72,18 +68,17 @@ describe(`${EXECUTIONS} concurrent executions, each with a real heartbeat runtim
 
   /** One EC2 instance: waits for its own task document, then runs the job under the real runtime. */
   async function bootInstance(instanceId: string, neighbour: string): Promise<void> {
-    const me = `${ROLE_ID}:${instanceId}`;
     // A curious job first tries its neighbour's task document: the policy must refuse it.
     await new Promise((r) => setTimeout(r, 50));
     try {
-      bucket.getAs(me, `pipeline/tasks/${neighbour}.json`);
+      await bucket.getAs(instanceId, `pipeline/tasks/${neighbour}.json`);
     } catch {
       // expected: AccessDenied
     }
     let doc: string | undefined;
     for (let i = 0; i < 200 && !doc; i++) {
       try {
-        doc = bucket.getAs(me, `pipeline/tasks/${instanceId}.json`);
+        doc = await bucket.getAs(instanceId, `pipeline/tasks/${instanceId}.json`);
       } catch {
         doc = undefined; // not written yet (S3 answers AccessDenied for a missing object under this policy)
       }

@@ -7,6 +7,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { TaskDocument } from '../../src/protocol';
+import type { FakeStepFunctions } from '../support/fake-sfn';
 
 export const BUNDLE = path.resolve(__dirname, '../../assets/runtime/cli/heartbeat.js');
 
@@ -161,4 +162,75 @@ export function killQuietly(pid: number | undefined): void {
   } catch {
     // already gone
   }
+}
+
+/** A fast retry policy for in-process tests: 5 attempts, waits of at most 20 ms. */
+export const FAST_RETRY = { maxAttempts: 5, baseDelayMs: 5, maxDelayMs: 20 };
+
+/** A logger that keeps what it is given (clear `lines` between tests). */
+export function logCapture(): { log: (message: string) => void; lines: string[] } {
+  const lines: string[] = [];
+  return { log: (m) => lines.push(m), lines };
+}
+
+/**
+ * For in-process tests: set these variables in `process.env` before the file's tests (the function runs in
+ * `beforeAll`, after the hooks registered before it) and restore the environment after them.
+ */
+export function useProcessEnv(vars: () => Record<string, string>): void {
+  const saved = { ...process.env };
+  beforeAll(() => {
+    Object.assign(process.env, vars());
+  });
+  afterAll(() => {
+    process.env = saved;
+  });
+}
+
+/** Every SendTaskSuccess/SendTaskFailure call for `token`, answered or not (`finalsFor` has only the accepted ones). */
+export function finalCalls(sfn: FakeStepFunctions, token: string) {
+  return sfn.calls.filter((c) => c.token === token && (c.action === 'SendTaskSuccess' || c.action === 'SendTaskFailure'));
+}
+
+/** Processes a test started; {@link killLeftovers} kills what is left of them. */
+const leftovers: number[] = [];
+
+/** Have {@link killLeftovers} kill process `pid` if it is still there. */
+export function trackPid(pid: number): void {
+  leftovers.push(pid);
+}
+
+/** Kill the processes {@link readJobPids} (or {@link trackPid}) saw (best effort), e.g. in `afterEach`: a failed test may leave them. */
+export function killLeftovers(): void {
+  leftovers.splice(0).forEach(killQuietly);
+}
+
+/** A job that records its own pid and the pid of a grandchild (`sleep`), then waits for a long time. */
+export interface LongJob {
+  readonly script: string;
+  readonly jobPidFile: string;
+  readonly grandchildPidFile: string;
+}
+
+/** Write a {@link LongJob} (bash; `extra` runs first, e.g. a trap). It prints `started` and, if it ever ends, `finished`. */
+export function longJob(dir: string, extra = ''): LongJob {
+  const jobPidFile = path.join(dir, 'job.pid');
+  const grandchildPidFile = path.join(dir, 'sleep.pid');
+  const script = writeScript(dir, [
+    extra,
+    'echo started',
+    'sleep 30 &',
+    `echo $! > ${grandchildPidFile}.tmp && mv ${grandchildPidFile}.tmp ${grandchildPidFile}`,
+    `echo $$ > ${jobPidFile}.tmp && mv ${jobPidFile}.tmp ${jobPidFile}`,
+    'wait',
+    'echo finished',
+  ].join('\n'));
+  return { script, jobPidFile, grandchildPidFile };
+}
+
+/** Wait until a {@link LongJob} is running; its pid and its grandchild's (both killed by {@link killLeftovers}). */
+export async function readJobPids(job: LongJob): Promise<number[]> {
+  const pids = [await readPidFile(job.jobPidFile), await readPidFile(job.grandchildPidFile)];
+  leftovers.push(...pids);
+  return pids;
 }

@@ -1,6 +1,7 @@
 /**
- * Activity mode: the bundled runtime's `claim-activity` against the fake Step Functions (activity long polls) and the
- * fake S3 (hand-overs), as real child processes.
+ * Activity mode (src/runtime/activity-claim.ts, src/runtime/commands/claim-activity.ts): the bundled runtime's
+ * `claim-activity` against the fake Step Functions (activity long polls) and the fake S3 (hand-overs), as real child
+ * processes, and `claimActivityTask` in-process.
  */
 import * as fs from 'fs';
 import * as path from 'path';

@@ -1,28 +1,37 @@
 /**
- * The bundled runtime (`heartbeat.js run`) against the fake Step Functions endpoint: how each job outcome is reported.
+ * runJob (src/runtime/run-job.ts, src/runtime/job-outcome.ts): how each way a job ends is reported, through the bundled
+ * runtime (`heartbeat.js run`) and in-process, against the fake Step Functions endpoint.
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { cleanupTmp, cliEnv, requireBundle, runCli, tmpDir, writeScript, writeTask } from './harness';
-import { CLI_EXIT, JOB_ERRORS, OUTPUT_TAIL_BYTES } from '../../src/protocol';
+import { PassThrough } from 'stream';
+import {
+  cleanupTmp, cliEnv, FAST_RETRY, finalCalls, logCapture, offlineAwsEnv, requireBundle, runCli, tmpDir, useProcessEnv, writeScript, writeTask,
+} from './harness';
+import { CLI_EXIT, JOB_ERRORS, OUTPUT_STAGING_FAILED_EXIT, OUTPUT_TAIL_BYTES } from '../../src/protocol';
+import { runJob, TaskReporter } from '../../src/runtime';
 import { FakeStepFunctions } from '../support/fake-sfn';
 
 let sfn: FakeStepFunctions;
+const logs = logCapture();
 
 beforeAll(async () => {
   requireBundle();
   sfn = new FakeStepFunctions();
   await sfn.start();
 });
+// For the in-process runs.
+useProcessEnv(() => ({ ...offlineAwsEnv('us-east-2'), AWS_ENDPOINT_URL_SFN: sfn.url, SSP_SPOT_CHECK: '0' }));
+
+afterEach(() => {
+  sfn.clearFaults();
+  logs.lines.length = 0;
+});
 
 afterAll(async () => {
   await sfn.dispose();
   cleanupTmp();
 });
-
-function finalCalls(token: string) {
-  return sfn.calls.filter((c) => c.token === token && (c.action === 'SendTaskSuccess' || c.action === 'SendTaskFailure'));
-}
 
 test('exit 0: reports success with the output tail and the result file, forwards output, sets the job environment', async () => {
   const dir = tmpDir();
@@ -64,7 +73,7 @@ test('exit 0: reports success with the output tail and the result file, forwards
   });
   expect(finals[0].output.outputTail).toContain('to stderr');
   expect(finals[0].output.durationSeconds).toBeGreaterThanOrEqual(0.4);
-  expect(finalCalls(token)).toHaveLength(1);
+  expect(finalCalls(sfn, token)).toHaveLength(1);
 
   // The token was claimed (first call is a heartbeat) and heartbeats continued while the job ran.
   const tokenCalls = sfn.calls.filter((c) => c.token === token);
@@ -124,6 +133,32 @@ test('non-zero exit: Job.NonZeroExit with the exit code and the last OUTPUT_TAIL
   expect(res.stdout).toContain('HEAD-MARKER');
 });
 
+test('exit 1: Job.NonZeroExit naming exit code 1 (the job\'s code, not the runtime\'s own exit 1)', async () => {
+  const dir = tmpDir();
+  const token = sfn.addToken();
+  const res = await runCli(['run', '--task-file', writeTask(dir, token), '--', 'bash', writeScript(dir, 'echo failing\nexit 1')], cliEnv(sfn.url));
+
+  expect(res.code).toBe(CLI_EXIT.JOB_FAILED);
+  expect(finalCalls(sfn, token)).toHaveLength(1);
+  const [final] = sfn.finalsFor(token);
+  expect(final.action).toBe('SendTaskFailure');
+  expect(final.error).toBe('Job.NonZeroExit');
+  expect(JSON.parse(final.cause!)).toEqual({ exitCode: 1, durationSeconds: expect.any(Number), outputTail: 'failing\n' });
+  expect(res.stderr).toContain('the job exited with code 1\n');
+});
+
+test('exit 97 (output staging failed) is a Job.NonZeroExit too, and the log says what 97 means', async () => {
+  const dir = tmpDir();
+  const token = sfn.addToken();
+  const res = await runCli(['run', '--task-file', writeTask(dir, token), '--', 'bash', '-c', `exit ${OUTPUT_STAGING_FAILED_EXIT}`], cliEnv(sfn.url));
+
+  expect(res.code).toBe(CLI_EXIT.JOB_FAILED);
+  const [final] = sfn.finalsFor(token);
+  expect(final.error).toBe(JOB_ERRORS.NON_ZERO_EXIT);
+  expect(JSON.parse(final.cause!).exitCode).toBe(97);
+  expect(res.stderr).toContain('the job exited with code 97 (the exit status the bootstrap gives a job whose output could not be staged out)');
+});
+
 test('killed by a signal: Job.Killed with the signal name', async () => {
   const dir = tmpDir();
   const token = sfn.addToken();
@@ -132,7 +167,7 @@ test('killed by a signal: Job.Killed with the signal name', async () => {
   const [final] = sfn.finalsFor(token);
   expect(final.error).toBe(JOB_ERRORS.KILLED);
   expect(JSON.parse(final.cause!)).toEqual({ signal: 'SIGKILL', durationSeconds: expect.any(Number), outputTail: 'going down\n' });
-  expect(finalCalls(token)).toHaveLength(1);
+  expect(finalCalls(sfn, token)).toHaveLength(1);
 });
 
 test('command not found: Job.StartFailed (ENOENT)', async () => {
@@ -144,7 +179,7 @@ test('command not found: Job.StartFailed (ENOENT)', async () => {
   expect(final.error).toBe(JOB_ERRORS.START_FAILED);
   const cause = JSON.parse(final.cause!);
   expect(cause).toMatchObject({ command: '/nonexistent/bin/job', code: 'ENOENT' });
-  expect(finalCalls(token)).toHaveLength(1);
+  expect(finalCalls(sfn, token)).toHaveLength(1);
 });
 
 test('command not executable: Job.StartFailed (EACCES)', async () => {
@@ -167,77 +202,8 @@ test('token already timed out when the runtime starts: the job never runs, exit 
   const res = await runCli(['run', '--task-file', writeTask(dir, token), '--', 'touch', marker], cliEnv(sfn.url));
   expect(res.code).toBe(CLI_EXIT.LOST);
   expect(fs.existsSync(marker)).toBe(false);
-  expect(finalCalls(token)).toHaveLength(0);
+  expect(finalCalls(sfn, token)).toHaveLength(0);
   expect(res.stderr).toContain('TaskTimedOut');
-});
-
-test('task token from SSP_TASK_TOKEN + SSP_HEARTBEAT_SECONDS, and task file from SSP_TASK_FILE', async () => {
-  const dir = tmpDir();
-  const t1 = sfn.addToken();
-  const r1 = await runCli(['run', '--', 'bash', '-c', 'echo "[$SSP_EXECUTION_NAME]"'], cliEnv(sfn.url, { SSP_TASK_TOKEN: t1, SSP_HEARTBEAT_SECONDS: '2' }));
-  expect(r1.code).toBe(CLI_EXIT.OK);
-  expect(sfn.finalsFor(t1)[0].output.outputTail).toBe('[]\n');
-
-  const t2 = sfn.addToken();
-  const task = writeTask(dir, t2, { args: ['from-doc'] });
-  const r2 = await runCli(['run', 'echo', 'from-cli'], cliEnv(sfn.url, { SSP_TASK_FILE: task }));
-  expect(r2.code).toBe(CLI_EXIT.OK);
-  expect(sfn.finalsFor(t2)[0].output.outputTail).toBe('from-cli from-doc\n');
-});
-
-describe('--before-report (the bootstrap uploads the log with it, before the instance is terminated)', () => {
-  test('runs after the log file is complete and before the result is sent, on success and on failure', async () => {
-    for (const [body, action] of [
-      ['echo last line of a good job', 'SendTaskSuccess'],
-      ['echo last line of a bad job; exit 7', 'SendTaskFailure'],
-    ] as const) {
-      const dir = tmpDir();
-      const token = sfn.addToken();
-      const logFile = path.join(dir, 'output.log');
-      const copy = path.join(dir, 'uploaded.log');
-      const stamp = path.join(dir, 'hook-time');
-      const hook = `cp '${logFile}' '${copy}' && node -e 'process.stdout.write(String(Date.now()))' > '${stamp}'`;
-      const res = await runCli(
-        ['run', '--task-file', writeTask(dir, token), '--log-file', logFile, '--before-report', hook, '--', 'bash', writeScript(dir, body)],
-        cliEnv(sfn.url),
-      );
-      expect(res.code).toBe(action === 'SendTaskSuccess' ? CLI_EXIT.OK : CLI_EXIT.JOB_FAILED);
-      // The hook saw the whole log...
-      expect(fs.readFileSync(copy, 'utf8')).toContain('last line of a');
-      // ...and ran before the one final result arrived.
-      const [final] = sfn.finalsFor(token);
-      expect(final.action).toBe(action);
-      expect(Number(fs.readFileSync(stamp, 'utf8'))).toBeLessThanOrEqual(final.time);
-    }
-  });
-
-  test('a failing hook is logged and the result is still sent', async () => {
-    const dir = tmpDir();
-    const token = sfn.addToken();
-    const res = await runCli(
-      ['run', '--task-file', writeTask(dir, token), '--before-report', 'echo upload failed >&2; exit 3', '--', 'true'],
-      cliEnv(sfn.url),
-    );
-    expect(res.code).toBe(CLI_EXIT.OK);
-    expect(res.stderr).toMatch(/before the final result failed .*exit code 3.*reporting anyway/);
-    expect(sfn.finalsFor(token).map((f) => f.action)).toEqual(['SendTaskSuccess']);
-  });
-
-  test('is not run when the task is lost (nothing is reported then)', async () => {
-    const dir = tmpDir();
-    const token = sfn.addToken();
-    const marker = path.join(dir, 'hook-ran');
-    const cli = runCli(
-      ['run', '--task-file', writeTask(dir, token), '--before-report', `touch '${marker}'`, '--', 'sleep', '30'],
-      cliEnv(sfn.url),
-    );
-    await new Promise((r) => setTimeout(r, 500));
-    sfn.timeOutToken(token);
-    const res = await cli;
-    expect(res.code).toBe(CLI_EXIT.LOST);
-    expect(fs.existsSync(marker)).toBe(false);
-    expect(sfn.finalsFor(token)).toHaveLength(0);
-  });
 });
 
 describe('the task document\'s env and attempt', () => {
@@ -293,21 +259,78 @@ describe('the task document\'s env and attempt', () => {
   });
 });
 
-test('--before-report gets SSP_OUTCOME: succeeded or failed (also for Job.InvalidEnv)', async () => {
-  for (const [overrides, command, expected] of [
-    [{}, ['true'], 'succeeded'],
-    [{}, ['false'], 'failed'],
-    [{ env: { 'BAD NAME': 'x' } }, ['true'], 'failed'],
-  ] as const) {
-    const dir = tmpDir();
+describe('runJob (in-process)', () => {
+  test('forwards output to the given streams and returns the outcome', async () => {
     const token = sfn.addToken();
-    const seen = path.join(dir, 'outcome');
-    const res = await runCli(
-      ['run', '--task-file', writeTask(dir, token, overrides), '--before-report', `printf %s "$SSP_OUTCOME" > '${seen}'`, '--', ...command],
-      cliEnv(sfn.url, { SSP_OUTCOME: 'inherited' }),
-    );
-    expect(res.code).toBe(expected === 'succeeded' ? CLI_EXIT.OK : CLI_EXIT.JOB_FAILED);
-    expect(fs.readFileSync(seen, 'utf8')).toBe(expected);
-    expect(sfn.finalsFor(token)[0].state).toBe(expected);
-  }
+    const out = new PassThrough();
+    const err = new PassThrough();
+    let outText = '';
+    let errText = '';
+    out.on('data', (d) => (outText += d));
+    err.on('data', (d) => (errText += d));
+    const result = await runJob({
+      task: { taskToken: token, heartbeatSeconds: 1, args: ['from-task'] },
+      command: 'bash',
+      args: ['-c', 'echo "out $1"; echo err >&2; sleep 0.25; echo 7 > "$SSP_RESULT_FILE"', 'job'],
+      heartbeatIntervalMs: 50,
+      stdout: out,
+      stderr: err,
+      log: logs.log,
+      handleSignals: false,
+    });
+    expect(result).toMatchObject({ outcome: 'succeeded', exitCode: CLI_EXIT.OK, jobExitCode: 0 });
+    expect(result.output).toMatchObject({ exitCode: 0, result: 7 });
+    expect(outText).toBe('out from-task\n');
+    expect(errText).toBe('err\n');
+    expect(sfn.heartbeatCount(token)).toBeGreaterThanOrEqual(3);
+    expect(process.listenerCount('SIGTERM')).toBe(0);
+  });
+
+  test('a final result that cannot be delivered: report-failed (exit REPORT_FAILED); a closed token: lost', async () => {
+    const quiet = { stdout: new PassThrough(), stderr: new PassThrough(), log: logs.log, handleSignals: false };
+    const t1 = sfn.addToken();
+    sfn.injectFault({ action: 'SendTaskSuccess', token: t1, times: Infinity, fault: 503 });
+    const r1 = await runJob({ ...quiet, task: { taskToken: t1, heartbeatSeconds: 1 }, command: 'true', reporter: new TaskReporter({ taskToken: t1, retry: FAST_RETRY, log: logs.log }) });
+    expect(r1).toMatchObject({ outcome: 'report-failed', exitCode: CLI_EXIT.REPORT_FAILED, jobExitCode: 0 });
+    expect(sfn.callsFor('SendTaskSuccess', t1)).toHaveLength(FAST_RETRY.maxAttempts);
+
+    const t2 = sfn.addToken();
+    sfn.injectFault({ action: 'SendTaskFailure', token: t2, fault: 'TaskTimedOut' });
+    const r2 = await runJob({ ...quiet, task: { taskToken: t2, heartbeatSeconds: 1 }, command: 'false' });
+    expect(r2).toMatchObject({ outcome: 'lost', exitCode: CLI_EXIT.LOST, lostReason: 'TaskTimedOut' });
+    expect(sfn.finalsFor(t2)).toHaveLength(0);
+  });
+
+  test('a token that cannot be used at all (non-retryable error on the claim): the job never starts', async () => {
+    const token = sfn.addToken();
+    const marker = path.join(tmpDir(), 'ran');
+    sfn.injectFault({ action: 'SendTaskHeartbeat', token, fault: 'AccessDeniedException' });
+    const result = await runJob({
+      task: { taskToken: token, heartbeatSeconds: 1 },
+      command: 'touch',
+      args: [marker],
+      stdout: new PassThrough(),
+      stderr: new PassThrough(),
+      log: logs.log,
+      handleSignals: false,
+    });
+    expect(result).toMatchObject({ outcome: 'report-failed', exitCode: CLI_EXIT.REPORT_FAILED });
+    expect(fs.existsSync(marker)).toBe(false);
+    expect(sfn.callsFor(undefined, token)).toHaveLength(1);
+  });
+
+  test('an oversized result is refused as Job.InvalidResult', async () => {
+    const token = sfn.addToken();
+    const result = await runJob({
+      task: { taskToken: token, heartbeatSeconds: 1 },
+      command: 'bash',
+      args: ['-c', 'printf "\\"%s\\"" "$(head -c 300000 /dev/zero | tr "\\0" a)" > "$SSP_RESULT_FILE"'],
+      stdout: new PassThrough(),
+      stderr: new PassThrough(),
+      log: logs.log,
+      handleSignals: false,
+    });
+    expect(result).toMatchObject({ outcome: 'failed', exitCode: CLI_EXIT.JOB_FAILED, error: 'Job.InvalidResult' });
+    expect(JSON.parse(sfn.finalsFor(token)[0].cause!).message).toMatch(/at most 262144/);
+  });
 });

@@ -5,28 +5,35 @@
  * poller. Each task's input ({@link ActivityTaskInput}) names the instance that must run it. A worker that draws
  * another instance's task heartbeats it once and leaves it in the bucket at `HANDOFF_PREFIX + <instance-id>.json`
  * (tagged for its owner), while it looks for a hand-over left for itself there. See {@link claimActivityTask}.
- *
- * Import this module through `./index` (which re-exports it): it uses the reporter and retry policy defined there.
  */
 // The SDK is bundled into the runtime asset by esbuild, so it is (correctly) only a devDependency of the library.
 // eslint-disable-next-line import/no-extraneous-dependencies
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 // eslint-disable-next-line import/no-extraneous-dependencies
-import { GetActivityTaskCommand, SFNClient } from '@aws-sdk/client-sfn';
-import { DEFAULT_RETRY, isRetryableError, lostTaskReason, stderrLog, TaskReporter } from './index';
-import type { Log, RetryPolicy } from './index';
-import { describeError, errorMessage, sleep, typeName } from './util';
-import { CLI_EXIT, HANDOFF_PREFIX, JOB_ERRORS, OWNER_TAG } from '../protocol';
-import type { ActivityTaskInput, TaskDocument } from '../protocol';
-
-export type { ActivityTaskInput } from '../protocol';
+import type { S3Client } from '@aws-sdk/client-s3';
+// eslint-disable-next-line import/no-extraneous-dependencies
+import { GetActivityTaskCommand } from '@aws-sdk/client-sfn';
+// eslint-disable-next-line import/no-extraneous-dependencies
+import type { SFNClient } from '@aws-sdk/client-sfn';
+import { createActivitySfnClient, createS3Client } from './aws-clients';
+import { lostTaskReason } from './errors';
+import { handoffKey, parseActivityInput, readHandoff } from './handoff';
+import { stderrLog } from './log';
+import type { Log } from './log';
+import { TaskReporter } from './reporter';
+import { DEFAULT_RETRY, retry, RetryAbortedError } from './retry';
+import type { RetryPolicy } from './retry';
+import { describeError, sleep } from './util';
+import { CLI_EXIT, JOB_ERRORS, OWNER_TAG } from '../protocol';
+import type { TaskDocument } from '../protocol';
 
 /** The shortest wait for this instance's task that {@link claimActivityTask} and `claim-activity` default to, in seconds. */
 export const DEFAULT_ACTIVITY_WAIT_SECONDS = 600;
 
 /**
  * Client-side timeout of one GetActivityTask long poll, in ms. The service holds a poll for up to 60 s and asks
- * clients for a socket timeout of at least 65 s.
+ * clients for a socket timeout of at least 65 s
+ * (https://docs.aws.amazon.com/step-functions/latest/apireference/API_GetActivityTask.html).
  */
 export const DEFAULT_ACTIVITY_POLL_TIMEOUT_MS = 70_000;
 
@@ -35,11 +42,6 @@ export const DEFAULT_HANDOFF_INTERVAL_MS = 2_000;
 
 /** Timeout of one S3 request (and of one heartbeat) while claiming, in ms. */
 const S3_ATTEMPT_TIMEOUT_MS = 10_000;
-
-/** The S3 key where a worker leaves the task of instance `instanceId` for it. */
-export function handoffKey(instanceId: string): string {
-  return `${HANDOFF_PREFIX}${instanceId}.json`;
-}
 
 /** Options for {@link claimActivityTask}. */
 export interface ClaimActivityOptions {
@@ -112,19 +114,6 @@ export class ActivityClaimError extends Error {
 }
 
 /**
- * The S3 client the runtime uses by default: region and credentials from the standard chain, `maxAttempts: 1` (the
- * runtime retries itself), endpoint from `AWS_ENDPOINT_URL_S3` if set (SDK-native), and then path-style requests
- * (for local stand-ins).
- */
-export function createS3Client(env: NodeJS.ProcessEnv = process.env): S3Client {
-  return new S3Client({
-    maxAttempts: 1,
-    requestHandler: { connectionTimeout: 5_000 },
-    ...(env.AWS_ENDPOINT_URL_S3 ? { forcePathStyle: true } : {}),
-  });
-}
-
-/**
  * Find this instance's task among the tasks of a shared activity.
  *
  * - Polls `GetActivityTask(activityArn, workerName: instanceId)` in a loop (long polls; an empty answer means nothing
@@ -150,14 +139,11 @@ export async function claimActivityTask(options: ClaimActivityOptions): Promise<
   if (colon <= 0) throw new Error(`claimActivityTask: ownerTagValue must be "<RoleId>:<InstanceId>", got "${ownerTagValue}"`);
   const roleId = ownerTagValue.slice(0, colon);
   const log = options.log ?? stderrLog;
-  const retry: RetryPolicy = { ...DEFAULT_RETRY, ...options.retry };
+  const policy: RetryPolicy = { ...DEFAULT_RETRY, ...options.retry };
   const waitMs = options.waitMs ?? DEFAULT_ACTIVITY_WAIT_SECONDS * 1000;
   const pollTimeoutMs = options.pollTimeoutMs ?? DEFAULT_ACTIVITY_POLL_TIMEOUT_MS;
   const handoffIntervalMs = options.handoffIntervalMs ?? DEFAULT_HANDOFF_INTERVAL_MS;
-  const sfn = options.sfnClient ?? new SFNClient({
-    maxAttempts: 1,
-    requestHandler: { connectionTimeout: 5_000, socketTimeout: pollTimeoutMs, requestTimeout: pollTimeoutMs, throwOnRequestTimeout: true },
-  });
+  const sfn = options.sfnClient ?? createActivitySfnClient(pollTimeoutMs);
   const s3 = options.s3Client ?? createS3Client();
   const release = () => {
     if (!options.sfnClient) sfn.destroy();
@@ -182,7 +168,8 @@ export async function claimActivityTask(options: ClaimActivityOptions): Promise<
   };
 
   /** A reporter for a drawn task, on the shared client (which it does not destroy). */
-  const reporterFor = (token: string) => new TaskReporter({ taskToken: token, client: sfn, retry, log, attemptTimeoutMs: S3_ATTEMPT_TIMEOUT_MS });
+  const reporterFor = (token: string) =>
+    new TaskReporter({ taskToken: token, client: sfn, retry: policy, log, attemptTimeoutMs: S3_ATTEMPT_TIMEOUT_MS });
 
   const failTask = async (token: string, cause: string) => {
     const reporter = reporterFor(token);
@@ -208,13 +195,13 @@ export async function claimActivityTask(options: ClaimActivityOptions): Promise<
     }
     const key = handoffKey(owner);
     const tagging = `${OWNER_TAG}=${encodeURIComponent(`${roleId}:${owner}`)}`;
-    await withRetries(`PutObject s3://${bucket}/${key}`, (abortSignal) => s3.send(new PutObjectCommand({
+    await retry(`PutObject s3://${bucket}/${key}`, (abortSignal) => s3.send(new PutObjectCommand({
       Bucket: bucket,
       Key: key,
       Body: JSON.stringify(document),
       ContentType: 'application/json',
       Tagging: tagging,
-    }), { abortSignal }), { retry, log, attemptTimeoutMs: S3_ATTEMPT_TIMEOUT_MS }).catch((e) => {
+    }), { abortSignal }), { policy, log, attemptTimeoutMs: S3_ATTEMPT_TIMEOUT_MS }).catch((e) => {
       throw new ActivityClaimError(CLI_EXIT.REPORT_FAILED,
         `could not hand the task of instance ${owner} over (s3://${bucket}/${key}): ${describeError(e)}`, { cause: e });
     });
@@ -241,12 +228,12 @@ export async function claimActivityTask(options: ClaimActivityOptions): Promise<
 
   const pollLoop = async () => {
     while (!stop.signal.aborted && Date.now() < deadline) {
-      // No abort signal: a poll is never cut short (a task given to a dropped poll is lost until its heartbeat timeout).
-      const out = await withRetries('GetActivityTask',
+      // `stop` only cuts a wait between retries short: a poll is never aborted (a task given to a dropped poll is lost
+      // until its heartbeat timeout), so the call ignores the retry loop's abort signal.
+      const out = await retry('GetActivityTask',
         () => sfn.send(new GetActivityTaskCommand({ activityArn, workerName: instanceId })),
-        { retry, log, sleepSignal: stop.signal }).catch((e) => {
-        throw new ActivityClaimError(CLI_EXIT.REPORT_FAILED, `GetActivityTask on ${activityArn} failed: ${describeError(e)}`, { cause: e });
-      });
+        { policy, log, waitSignal: stop.signal }).catch(stoppedOr((e) =>
+        new ActivityClaimError(CLI_EXIT.REPORT_FAILED, `GetActivityTask on ${activityArn} failed: ${describeError(e)}`, { cause: e })));
       if (out === STOPPED) break;
       if (out.taskToken) await handleDrawn(out.taskToken, out.input);
     }
@@ -255,11 +242,10 @@ export async function claimActivityTask(options: ClaimActivityOptions): Promise<
   const checkLoop = async () => {
     const key = handoffKey(instanceId);
     while (!stop.signal.aborted) {
-      const document = await withRetries(`GetObject s3://${bucket}/${key}`,
-        (abortSignal) => getHandoff(s3, bucket, key, abortSignal, log),
-        { retry, log, attemptTimeoutMs: S3_ATTEMPT_TIMEOUT_MS, signal: stop.signal, sleepSignal: stop.signal }).catch((e) => {
-        throw new ActivityClaimError(CLI_EXIT.REPORT_FAILED, `could not look for a hand-over at s3://${bucket}/${key}: ${describeError(e)}`, { cause: e });
-      });
+      const document = await retry(`GetObject s3://${bucket}/${key}`,
+        (abortSignal) => readHandoff(s3, bucket, key, abortSignal, log),
+        { policy, log, attemptTimeoutMs: S3_ATTEMPT_TIMEOUT_MS, signals: [stop.signal] }).catch(stoppedOr((e) =>
+        new ActivityClaimError(CLI_EXIT.REPORT_FAILED, `could not look for a hand-over at s3://${bucket}/${key}: ${describeError(e)}`, { cause: e })));
       if (document === STOPPED) break;
       if (document) {
         // Even if the polls just ended (deadline): a task found is never thrown away.
@@ -293,102 +279,13 @@ export async function claimActivityTask(options: ClaimActivityOptions): Promise<
   return { ...own, drained };
 }
 
-/** Returned by {@link withRetries} when `sleepSignal` stopped it between attempts. */
+/** What a retried call gives back when its loop was told to stop (between attempts, or with the call aborted). */
 const STOPPED = Symbol('stopped');
 
-/**
- * Call with retries (the {@link RetryPolicy}'s backoff with full jitter) for retryable errors. `signal` aborts the
- * call itself (and is checked before each attempt); `sleepSignal` only cuts the wait between attempts short, and
- * then {@link STOPPED} is returned. `attemptTimeoutMs` aborts one attempt (then retried as a timeout).
- */
-async function withRetries<T>(
-  action: string,
-  call: (abortSignal: AbortSignal | undefined) => Promise<T>,
-  opts: { retry: RetryPolicy; log: Log; attemptTimeoutMs?: number; signal?: AbortSignal; sleepSignal?: AbortSignal },
-): Promise<T | typeof STOPPED> {
-  for (let attempt = 1; ; attempt++) {
-    if (opts.signal?.aborted) return STOPPED;
-    let ctl: AbortController | undefined;
-    let timer: NodeJS.Timeout | undefined;
-    let timedOut = false;
-    let onAbort: (() => void) | undefined;
-    if (opts.attemptTimeoutMs !== undefined || opts.signal) {
-      const c = new AbortController();
-      ctl = c;
-      if (opts.attemptTimeoutMs !== undefined) {
-        timer = setTimeout(() => {
-          timedOut = true;
-          c.abort();
-        }, opts.attemptTimeoutMs);
-      }
-      onAbort = () => c.abort();
-      opts.signal?.addEventListener('abort', onAbort, { once: true });
-    }
-    try {
-      return await call(ctl?.signal);
-    } catch (e) {
-      if (opts.signal?.aborted) return STOPPED;
-      const err = timedOut ? Object.assign(new Error(`${action} timed out after ${opts.attemptTimeoutMs} ms`), { name: 'TimeoutError', cause: e }) : e;
-      if (!timedOut && !isRetryableError(e)) throw err;
-      if (attempt >= opts.retry.maxAttempts) throw err;
-      const wait = Math.random() * Math.min(opts.retry.maxDelayMs, opts.retry.baseDelayMs * 2 ** (attempt - 1));
-      opts.log(`${action} failed (${describeError(err)}); retry ${attempt}/${opts.retry.maxAttempts - 1} in ${Math.round(wait)} ms`);
-      try {
-        await sleep(wait, [opts.sleepSignal]);
-      } catch {
-        return STOPPED;
-      }
-    } finally {
-      if (timer) clearTimeout(timer);
-      if (onAbort) opts.signal?.removeEventListener('abort', onAbort);
-    }
-  }
-}
-
-/**
- * The hand-over left for us at `key`: the task document, or `undefined` when there is none yet (404, or 403: without
- * `s3:ListBucket`, S3 answers a missing key with AccessDenied). A document that is not usable is logged and skipped.
- */
-async function getHandoff(
-  s3: S3Client, bucket: string, key: string, abortSignal: AbortSignal | undefined, log: Log,
-): Promise<TaskDocument | undefined> {
-  let text: string;
-  try {
-    const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal });
-    text = res.Body ? await res.Body.transformToString('utf8') : '';
-  } catch (e) {
-    const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-    const name = (e as { name?: string }).name;
-    if (status === 404 || status === 403 || name === 'NoSuchKey' || name === 'AccessDenied') return undefined;
-    throw e;
-  }
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (e) {
-    log(`the hand-over at s3://${bucket}/${key} is not valid JSON (${errorMessage(e)}); ignoring it`);
-    return undefined;
-  }
-  const token = (doc as { taskToken?: unknown } | null)?.taskToken;
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc) || typeof token !== 'string' || token.length === 0) {
-    log(`the hand-over at s3://${bucket}/${key} has no task token; ignoring it`);
-    return undefined;
-  }
-  return doc as TaskDocument;
-}
-
-/** Parse an activity task's input: it must be a JSON object naming an instance (`instanceId`, a non-empty string). */
-export function parseActivityInput(text: string | undefined): { value: ActivityTaskInput } | { invalid: string } {
-  let value: unknown;
-  try {
-    value = JSON.parse(text ?? '');
-  } catch (e) {
-    return { invalid: `not JSON (${errorMessage(e)})` };
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { invalid: `must be a JSON object, got ${typeName(value)}` };
-  const id = (value as { instanceId?: unknown }).instanceId;
-  if (typeof id !== 'string' || id.length === 0) {
-    return { invalid: `"instanceId" must be a non-empty string, got ${JSON.stringify(id) ?? 'nothing'}` };
-  }
-  return { value: value as ActivityTaskInput };
+/** `STOPPED` if the retry loop was stopped by its signals, else rethrow `wrap(e)`. */
+function stoppedOr(wrap: (e: unknown) => Error): (e: unknown) => typeof STOPPED {
+  return (e) => {
+    if (e instanceof RetryAbortedError) return STOPPED;
+    throw wrap(e);
+  };
 }
