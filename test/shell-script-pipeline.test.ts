@@ -101,7 +101,6 @@ describe('two pipelines in one stack', () => {
       ['AWS::IAM::Role', 'RoleName'],
       ['AWS::IAM::InstanceProfile', 'InstanceProfileName'],
       ['AWS::SNS::Topic', 'TopicName'],
-      ['AWS::Logs::LogGroup', 'LogGroupName'],
       ['AWS::EC2::SecurityGroup', 'GroupName'],
     ];
     for (const [type, prop] of named) {
@@ -109,6 +108,10 @@ describe('two pipelines in one stack', () => {
         expect(r.Properties?.[prop]).toBeUndefined();
       }
     }
+    // The state machines' log groups are named under /aws/vendedlogs/states/ (workflow/state-machine.ts), after each
+    // pipeline's own ID, so they differ.
+    const logGroups = Object.values<any>(json.Resources).filter((x) => x.Type === 'AWS::Logs::LogGroup').map((r) => r.Properties.LogGroupName);
+    expect(logGroups.sort()).toEqual([a, b].map((p) => `/aws/vendedlogs/states/${p.pipelineId}`).sort());
   });
 
   test('get different pipeline IDs, each used in its own IAM conditions', () => {

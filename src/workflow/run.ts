@@ -1,4 +1,4 @@
-import { Duration, Fn, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, Fn } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -10,7 +10,7 @@ import { InputChecks } from './input';
 import { Launch, LaunchSpec, USER_DATA_SUBSTITUTION } from './launch';
 import { Report } from './report';
 import { INSTANCE_ID_PATH } from './run-state';
-import { pipelineStateMachine } from './state-machine';
+import { pipelineStateMachine, stateMachineLogGroup } from './state-machine';
 
 export interface RunStateMachineProps {
   readonly pipelineId: string;
@@ -39,7 +39,7 @@ export interface RunStateMachineProps {
  *   → Launch: Script or userInput? → [Check script exists] → Spot or On-Demand? → Launch (Spot) instance
  *   → Attempts: Pause for Job Completion → Terminate instance → Did the job succeed? → report / Try again? …
  *
- * Also creates the log group both state machines log to (`StateMachineLogs`).
+ * Also creates the log group both state machines log to (`StateMachineLogs`, named `/aws/vendedlogs/states/<pipelineId>`).
  */
 export class RunStateMachine {
   public readonly stateMachine: sfn.StateMachine;
@@ -57,10 +57,7 @@ export class RunStateMachine {
     const launch = new Launch(pipeline, 'Launch', { spec: props.launch, bucket: props.bucket, maxAttempts: props.maxAttempts, onScriptNotFound: report.onFailure });
     const attempts = new Attempts(pipeline, 'Attempts', { ...props, launch, report });
 
-    this.logGroup = new logs.LogGroup(pipeline, 'StateMachineLogs', {
-      retention: logs.RetentionDays.THREE_MONTHS,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
+    this.logGroup = stateMachineLogGroup(pipeline, 'StateMachineLogs', props.pipelineId);
     this.stateMachine = pipelineStateMachine(pipeline, 'StateMachine', {
       definition: input.next(launch).next(attempts),
       // CloudFormation substitutes the encoded bootstrap after resolving it, so its text reaches EC2 unescaped.
