@@ -33,7 +33,8 @@ export interface ShellScriptPipelineProps {
   /**
    * How long one job may run, from the moment its instance is handed the task until it reports.
    * Covers boot, fetching the job's files and the script itself. When it passes, the run fails with
-   * `States.Timeout` and the instance is terminated.
+   * `States.Timeout` and the instance is terminated. Also how long an attempt may wait for EC2
+   * capacity or quota before its launch fails.
    *
    * @default Duration.hours(1)
    */
@@ -404,7 +405,7 @@ export class ShellScriptPipeline extends Construct {
   }
 
   /**
-   * Runs that passed the execution timeout (every attempt's job timeout, the retry delays and 30 minutes) and were ended by Step Functions.
+   * Runs that passed the execution timeout (twice every attempt's job timeout: waiting for capacity and the job; the retry delays and 30 minutes) and were ended by Step Functions.
    *
    * @default - sum over 5 minutes
    */

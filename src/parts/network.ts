@@ -54,7 +54,7 @@ export class Network {
   public readonly vpc: ec2.IVpc;
   /** The job instances' security group: no inbound rules, outbound HTTPS only. */
   public readonly securityGroup: ec2.SecurityGroup;
-  /** The subnets to launch in, in order of preference. */
+  /** The subnets to launch in (each attempt starts in a random one, then tries the others in turn). */
   public readonly subnetIds: string[];
   /** Whether a job instance gets a public IPv4 address. */
   public readonly assignPublicIp: boolean;

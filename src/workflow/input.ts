@@ -33,7 +33,7 @@ export class InputChecks extends sfn.StateMachineFragment {
       result: sfn.Result.fromArray(props.subnetIds),
       resultPath: '$.subnets',
     });
-    const prepare = new sfn.Pass(this, STATES.PREPARE, { comment: 'Input is valid: the first attempt', parameters: attemptInput(1) });
+    const prepare = new sfn.Pass(this, STATES.PREPARE, { comment: 'Input is valid: the first attempt', parameters: attemptInput(1, props.subnetIds.length) });
     subnets.next(prepare);
     this.endStates = [prepare];
 

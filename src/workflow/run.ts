@@ -54,8 +54,14 @@ export class RunStateMachine {
     );
     const report = new Report(pipeline, 'Report', { ...props, logUrl });
     const input = new InputChecks(pipeline, 'Input', { subnetIds: props.launch.subnetIds, onInvalid: report.onFailure });
-    const launch = new Launch(pipeline, 'Launch', { spec: props.launch, bucket: props.bucket, maxAttempts: props.maxAttempts, onScriptNotFound: report.onFailure });
-    const attempts = new Attempts(pipeline, 'Attempts', { ...props, launch, report });
+    const launch = new Launch(pipeline, 'Launch', {
+      spec: props.launch,
+      bucket: props.bucket,
+      maxAttempts: props.maxAttempts,
+      jobTimeout: props.jobTimeout,
+      onScriptNotFound: report.onFailure,
+    });
+    const attempts = new Attempts(pipeline, 'Attempts', { ...props, subnets: props.launch.subnetIds.length, launch, report });
 
     this.logGroup = stateMachineLogGroup(pipeline, 'StateMachineLogs', props.pipelineId);
     this.stateMachine = pipelineStateMachine(pipeline, 'StateMachine', {
