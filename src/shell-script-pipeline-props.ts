@@ -17,7 +17,8 @@ export interface ShellScriptPipelineProps {
   /**
    * How long one job may run, from the moment its instance is handed the task until it reports.
    * Covers boot, fetching the job's files and the script itself. When it passes, the run fails with
-   * `States.Timeout` and the instance is terminated.
+   * `States.Timeout` and the instance is terminated. Also how long an attempt may wait for EC2
+   * capacity or quota before its launch fails.
    *
    * @default Duration.hours(1)
    */

@@ -193,7 +193,7 @@ export class ShellScriptPipeline extends Construct {
   }
 
   /**
-   * Runs that passed the execution timeout (every attempt's job timeout, the retry delays and 30 minutes) and were ended by Step Functions.
+   * Runs that passed the execution timeout (twice every attempt's job timeout: waiting for capacity and the job; the retry delays and 30 minutes) and were ended by Step Functions.
    *
    * @default - sum over 5 minutes
    */

@@ -101,7 +101,6 @@ describe('two pipelines in one stack', () => {
       ['AWS::IAM::Role', 'RoleName'],
       ['AWS::IAM::InstanceProfile', 'InstanceProfileName'],
       ['AWS::SNS::Topic', 'TopicName'],
-      ['AWS::Logs::LogGroup', 'LogGroupName'],
       ['AWS::EC2::SecurityGroup', 'GroupName'],
     ];
     for (const [type, prop] of named) {
@@ -116,6 +115,8 @@ describe('two pipelines in one stack', () => {
       .map((r) => r.Properties?.LogGroupName)
       .filter((n) => typeof n === 'string' && n.startsWith('/aws/vendedlogs/states/'));
     expect(new Set(vended).size).toBe(vended.length);
+    // Each pipeline's state machine logs to /aws/vendedlogs/states/<pipelineId> (workflow/state-machine.ts).
+    for (const p of [a, b]) expect(vended).toContain(`/aws/vendedlogs/states/${p.pipelineId}`);
   });
 
   test('get different pipeline IDs, each used in its own IAM conditions', () => {

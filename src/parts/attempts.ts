@@ -71,8 +71,9 @@ export class Attempts {
   /** The wait between a failed attempt and the next. */
   public readonly retryDelay: Duration;
   /**
-   * The run's execution timeout: every attempt may take its whole job timeout, plus the delays between attempts, plus
-   * a margin for launching, terminating and notifying. Undefined when a duration is only known at deploy time.
+   * The run's execution timeout: every attempt may wait for capacity for up to its job timeout and then take its whole
+   * job timeout, plus the delays between attempts, plus a margin for launching, terminating and notifying. Undefined
+   * when a duration is only known at deploy time.
    */
   public readonly executionTimeout?: Duration;
 
@@ -81,8 +82,9 @@ export class Attempts {
     this.maxAttempts = props.maxAttempts ?? 1;
     this.retryDelay = props.retryDelay ?? Duration.minutes(1);
     if (!this.jobTimeout.isUnresolved() && !this.retryDelay.isUnresolved() && !Token.isUnresolved(this.maxAttempts)) {
+      // Each attempt may wait for capacity or quota for up to its job timeout (workflow/launch.ts), then run its job.
       this.executionTimeout = Duration.seconds(
-        this.jobTimeout.toSeconds() * this.maxAttempts +
+        2 * this.jobTimeout.toSeconds() * this.maxAttempts +
           this.retryDelay.toSeconds() * (this.maxAttempts - 1) +
           EXECUTION_TIMEOUT_MARGIN.toSeconds(),
       );
@@ -90,7 +92,7 @@ export class Attempts {
     if (this.jobTimeout.isUnresolved()) {
       Annotations.of(pipeline).addWarningV2(
         'cdk-shell-script-pipeline:tokenJobTimeout',
-        "'jobTimeout' is only known at deploy time, so the state machine gets no execution timeout (every attempt's job timeout + 30 minutes); " +
+        "'jobTimeout' is only known at deploy time, so the state machine gets no execution timeout (for every attempt, its job timeout twice: waiting for capacity, then the job; + 30 minutes); " +
           'the task timeout, the heartbeat timeout and the instance hard cap still apply',
       );
     }

@@ -16,6 +16,8 @@ const DEFAULT_MAX_AZS = 2;
 const SMALLEST_VPC_PREFIX = 24;
 /** The largest VPC block AWS allows is a /16 (https://docs.aws.amazon.com/vpc/latest/userguide/vpc-cidr-blocks.html). */
 const LARGEST_VPC_PREFIX = 16;
+/** The size of a job subnet when the VPC has room: a /20, 4,091 usable addresses (see subnetLayout). */
+const JOB_SUBNET_PREFIX = 20;
 
 /**
  * Where the job instances run: the VPC (created, or the user's), the subnets to launch in, whether instances get a
@@ -52,7 +54,7 @@ export class Network {
   public readonly vpc: ec2.IVpc;
   /** The job instances' security group: no inbound rules, outbound HTTPS only. */
   public readonly securityGroup: ec2.SecurityGroup;
-  /** The subnets to launch in, in order of preference. */
+  /** The subnets to launch in (each attempt starts in a random one, then tries the others in turn). */
   public readonly subnetIds: string[];
   /** Whether a job instance gets a public IPv4 address. */
   public readonly assignPublicIp: boolean;
@@ -70,9 +72,7 @@ export class Network {
         ipAddresses: ec2.IpAddresses.cidr(props.vpcCidr ?? DEFAULT_CIDR),
         maxAzs,
         natGateways: 0,
-        subnetConfiguration: [
-          { name: 'Jobs', subnetType: ec2.SubnetType.PUBLIC, cidrMask: subnetMask(props.vpcCidr ?? DEFAULT_CIDR, maxAzs), mapPublicIpOnLaunch: false },
-        ],
+        subnetConfiguration: subnetLayout(props.vpcCidr ?? DEFAULT_CIDR, maxAzs),
         // S3 traffic (scripts, task documents, logs) stays on the AWS network, free of charge.
         gatewayEndpoints: { S3: { service: ec2.GatewayVpcEndpointAwsService.S3 } },
       });
@@ -107,12 +107,29 @@ function defaultSubnets(id: string, vpc: ec2.IVpc): ec2.SubnetSelection {
 }
 
 /**
- * One public subnet per AZ: a /24 each when the block has room, else the largest size that still fits one per AZ
- * (a /24 VPC in 6 AZs gets six /27s). The checks keep the block between /16 and /24.
+ * One public "Jobs" subnet per AZ.
+ *
+ * When the block has room for twice as many /20s as AZs (the default 10.0.0.0/16 has room for 16), each Jobs subnet
+ * is a /20: 4,096 addresses, of which AWS keeps 5 (https://docs.aws.amazon.com/vpc/latest/userguide/subnet-sizing.html),
+ * so two AZs hold 8,182 job instances at once, still without a NAT gateway. A reserved group of /20s comes first: CDK
+ * lays subnets out in the order of the groups, so the Jobs /20s start after the reserved space (10.0.32.0/20 and
+ * 10.0.48.0/20 in two AZs) and do not overlap the /24s that earlier versions created at the start of the block
+ * (10.0.0.0/24, 10.0.1.0/24). Changing a subnet's CIDR replaces it, and CloudFormation creates the replacement
+ * before it deletes the old subnet, so an overlapping /20 (10.0.0.0/20 contains 10.0.0.0/24) would fail to create.
+ *
+ * A smaller block keeps the earlier layout, unchanged: a /24 each when the block has room, else the largest size
+ * that still fits one per AZ (a /24 VPC in 6 AZs gets six /27s). The checks keep the block between /16 and /24.
  */
-function subnetMask(cidr: string, maxAzs: number): number {
+function subnetLayout(cidr: string, maxAzs: number): ec2.SubnetConfiguration[] {
   const prefix = Number(cidr.split('/')[1]);
-  return Math.max(prefix + Math.ceil(Math.log2(Math.max(maxAzs, 1))), 24);
+  const jobs = { name: 'Jobs', subnetType: ec2.SubnetType.PUBLIC, mapPublicIpOnLaunch: false };
+  if (prefix + Math.ceil(Math.log2(2 * maxAzs)) <= JOB_SUBNET_PREFIX) {
+    return [
+      { name: 'Reserved', subnetType: ec2.SubnetType.PUBLIC, cidrMask: JOB_SUBNET_PREFIX, reserved: true },
+      { ...jobs, cidrMask: JOB_SUBNET_PREFIX },
+    ];
+  }
+  return [{ ...jobs, cidrMask: Math.max(prefix + Math.ceil(Math.log2(Math.max(maxAzs, 1))), 24) }];
 }
 
 function checkCidr(cidr: string): string | undefined {

@@ -148,6 +148,15 @@ export const INPUT_ERRORS = {
   NOT_VALIDATED: 'Input.NotValidated',
 } as const;
 
+/** Error names the workflow raises when it cannot launch an attempt's instance. */
+export const LAUNCH_ERRORS = {
+  /**
+   * EC2 refused the RunInstances request for a reason another try cannot fix (not authorized, an invalid parameter, an
+   * image that does not exist): the run fails at once, without a retry or another attempt. The cause is EC2's message.
+   */
+  REFUSED: 'Launch.Refused',
+} as const;
+
 /** Exit codes of the `heartbeat` CLI. */
 export const CLI_EXIT = {
   /** The job succeeded and success was reported. */

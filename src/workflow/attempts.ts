@@ -34,6 +34,8 @@ export interface AttemptsProps {
   readonly heartbeatTimeout: Duration;
   readonly maxAttempts: number;
   readonly retryDelay: Duration;
+  /** How many subnets the launch may use (`$.subnets`). */
+  readonly subnets: number;
   /** The launch this attempt follows: a new attempt re-enters it, and a launch that gave up is a failed attempt. */
   readonly launch: Launch;
   readonly report: Report;
@@ -51,6 +53,8 @@ export interface AttemptsProps {
  *       yes → report.onSuccess
  *       no  → Try again? → Wait before the next attempt → Next attempt → launch.chooseMarket …
  *                        → report.onFailure
+ *
+ *   launch.gaveUp → Try again? …      launch.refused → report.onFailure
  *
  * Every failure after a launch goes through Terminate instance first, so no path leaves an instance running; a failed
  * attempt has terminated its instance (or never had one), and the next attempt launches a fresh one. An instance that
@@ -88,8 +92,8 @@ export class Attempts extends sfn.StateMachineFragment {
     let tryAgain: sfn.IChainable = props.report.onFailure;
     if (props.maxAttempts > 1) {
       const nextAttempt = new sfn.Pass(this, STATES.NEXT_ATTEMPT, {
-        comment: 'Keeps the input; a fresh instance; remembers why the previous attempt failed',
-        parameters: { ...attemptInput('States.MathAdd($.attempt, 1)'), 'previousError.$': '$.error' },
+        comment: 'Keeps the input; a fresh instance, in a random subnet; remembers why the previous attempt failed',
+        parameters: { ...attemptInput('States.MathAdd($.attempt, 1)', props.subnets), 'previousError.$': '$.error' },
       }).next(props.launch.chooseMarket);
       tryAgain = new sfn.Choice(this, STATES.TRY_AGAIN)
         .when(
@@ -102,6 +106,8 @@ export class Attempts extends sfn.StateMachineFragment {
         .otherwise(props.report.onFailure);
     }
     props.launch.gaveUp.next(tryAgain);
+    // EC2 refused the launch for a reason another attempt cannot fix: the run fails now, with one notification.
+    props.launch.refused.next(props.report.onFailure);
     terminateFailed.next(tryAgain);
 
     const didSucceed = new sfn.Choice(this, STATES.DID_JOB_SUCCEED)

@@ -108,16 +108,18 @@ class CleanupSteps extends sfn.StateMachineFragment {
     terminate.next(needsNotice);
     terminateFailed.next(needsNotice);
 
-    // A wildcard path that matches nothing is an error in JSONPath, so the empty case gets its own state.
+    // A wildcard path that matches nothing may be an error in JSONPath (test/fixtures/aws/sfn-jsonpath-no-match.json),
+    // so the empty case gets its own state. The test is on the first reservation, so "Reservations" absent and empty
+    // both count as none (test/fixtures/aws/ec2-describe-instances-empty.json).
     const collect = new sfn.Pass(this, CLEANUP_STATES.COLLECT, {
-      parameters: { 'ids.$': '$.leftover.reservations[*].Instances[*].InstanceId' },
+      parameters: { 'ids.$': '$.leftover.Reservations[*].Instances[*].InstanceId' },
       resultPath: '$.leftover',
     }).next(terminate);
     const none = new sfn.Pass(this, CLEANUP_STATES.NONE, {
       result: sfn.Result.fromObject({ ids: [] }),
       resultPath: '$.leftover',
     }).next(needsNotice);
-    find.next(new sfn.Choice(this, CLEANUP_STATES.ANY).when(sfn.Condition.isPresent('$.leftover.reservations[0]'), collect).otherwise(none));
+    find.next(new sfn.Choice(this, CLEANUP_STATES.ANY).when(sfn.Condition.isPresent('$.leftover.Reservations[0]'), collect).otherwise(none));
     this.startState = find;
   }
 }
@@ -138,7 +140,8 @@ class FindInstances extends tasks.CallAwsService implements IAcknowledgedState {
       // DescribeInstances has no resource type in the Service Authorization Reference (Actions defined by Amazon EC2,
       // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html): only "*" grants it.
       iamResources: ['*'],
-      resultSelector: { 'reservations.$': '$.Reservations' },
+      // No ResultSelector: `$.Reservations` there would fail the state (States.Runtime) if DescribeInstances left the
+      // key out when nothing matches. AWS most likely sends `[]` (the fixture), but no source shows it either way.
       resultPath: '$.leftover',
     });
   }

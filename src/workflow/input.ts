@@ -19,6 +19,11 @@ export interface ValidationRequest {
   readonly subnets: string[];
 }
 
+export interface InputChecksProps {
+  /** How many subnets the request's `subnets` holds: the first attempt starts in a random one of them. */
+  readonly subnets: number;
+}
+
 /**
  * The execution-input checks, the definition of the input validation state machine (validation.ts). Its input is a
  * {@link ValidationRequest}. Bad input ends in a Fail state whose error is one of INPUT_ERRORS (`Input.*`) with a cause
@@ -30,12 +35,12 @@ export class InputChecks extends sfn.StateMachineFragment {
   public readonly startState: sfn.State;
   public readonly endStates: sfn.INextable[];
 
-  constructor(scope: Construct, id: string) {
+  constructor(scope: Construct, id: string, props: InputChecksProps) {
     super(scope, id);
     const S = INPUT_STATES;
     const valid = new sfn.Pass(this, S.VALID_INPUT, {
       comment: 'The input is valid: the run state of the first attempt',
-      parameters: { ...attemptInput(1), 'subnets.$': '$$.Execution.Input.subnets' },
+      parameters: { ...attemptInput(1, props.subnets), 'subnets.$': '$$.Execution.Input.subnets' },
     });
     this.endStates = [valid];
 

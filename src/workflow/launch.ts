@@ -5,7 +5,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { IAcknowledgedState, NagAcknowledgement, wildcardResource } from '../nag';
-import { INPUT_ERRORS } from '../protocol';
+import { INPUT_ERRORS, LAUNCH_ERRORS } from '../protocol';
 import { STATES } from './states';
 
 /** The definition substitution that holds the base64 user data (see run.ts). */
@@ -18,17 +18,151 @@ export const USER_DATA_SUBSTITUTION = 'UserData';
 export const USER_DATA_PLACEHOLDER = `\${${USER_DATA_SUBSTITUTION}}`;
 
 /**
- * Launch errors worth retrying. EC2's SDK integration reports most errors as the generic `Ec2.Ec2Exception` (the EC2
- * error code is only in the cause), so that one is retried too.
+ * One kind of RunInstances failure: how the launch recognizes it, and what it does about it.
+ *
+ * Through the aws-sdk integration every EC2 error arrives as `Ec2.Ec2Exception`, with EC2's MESSAGE (not its error
+ * code) in the Cause, followed by ` (Service: Ec2, Status Code: N, Request ID: ...)`: the Step Functions output in
+ * CloudSnorkel/cdk-github-runners#192, the naming rule in the Step Functions developer guide
+ * (https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html) and the SDK's message format
+ * (aws-sdk-java-v2 AwsServiceException.getMessage); see test/fixtures/aws/ec2-error-naming-sfn-sdk-integration.json.
+ * So the launch tells failures apart by message fragments. Sources only partly verify that wrapping, so it also
+ * matches the EC2 error codes: a Cause that carries either routes the same way.
  */
-export const LAUNCH_RETRY_ERRORS = [
-  'Ec2.Ec2Exception',
-  'Ec2.InsufficientInstanceCapacityException',
-  'Ec2.RequestLimitExceededException',
-  'Ec2.InternalErrorException',
-  'Ec2.UnavailableException',
-  'States.Timeout',
-] as const;
+export interface LaunchFailureKind {
+  /** A short name, for the README and the tests. */
+  readonly name: string;
+  /** Fragments of EC2's messages (case-sensitive), from the fixtures in `sources`. */
+  readonly messages: readonly string[];
+  /** The EC2 error codes of the same failures. */
+  readonly codes: readonly string[];
+  /** How many times it is retried in the same subnet (same client token), after a back-off with full jitter. */
+  readonly retries: number;
+  /** Then (or instead) the next subnet is tried, until every subnet has been tried once. */
+  readonly nextSubnet: boolean;
+  /**
+   * Then the launch waits for capacity and starts over, for as long as the job's own timeout allows (On-Demand, or
+   * Spot without an On-Demand attempt to come), before the attempt fails.
+   */
+  readonly waitForCapacity: boolean;
+  /** The run fails at once with `Launch.Refused`: no retry, no other subnet, no other attempt. */
+  readonly refuse: boolean;
+  /** The fixtures (test/fixtures/aws) the messages come from. */
+  readonly sources: readonly string[];
+}
+
+/**
+ * The kinds of launch failure, in order of precedence: a Cause that matches two kinds is the first one's. What can go
+ * away on its own comes before a refusal, so a message that looks like both is retried rather than failed at once.
+ * Anything else is `UNKNOWN_LAUNCH_FAILURE`.
+ */
+export const LAUNCH_FAILURES: readonly LaunchFailureKind[] = [
+  {
+    // EC2 throttles per account and Region with token buckets (https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html):
+    // waiting is what helps, in any subnet.
+    name: 'throttled',
+    messages: ['Request limit exceeded'],
+    codes: ['RequestLimitExceeded'],
+    retries: 6,
+    nextSubnet: false,
+    waitForCapacity: true,
+    refuse: false,
+    sources: ['ec2-run-request-limit-exceeded'],
+  },
+  {
+    // Account-wide quotas: another subnet does not help; instances ending elsewhere may.
+    name: 'quota',
+    messages: ['You have requested more vCPU capacity than your current vCPU limit', 'Max spot instance count exceeded'],
+    codes: ['VcpuLimitExceeded', 'MaxSpotInstanceCountExceeded'],
+    retries: 0,
+    nextSubnet: false,
+    waitForCapacity: true,
+    refuse: false,
+    sources: ['ec2-run-vcpu-limit-exceeded', 'ec2-run-spot-instance-count-exceeded'],
+  },
+  {
+    // Per Availability Zone (capacity, Spot pools and prices) or per subnet (addresses): another subnet may have room,
+    // and the same one may later.
+    name: 'no capacity',
+    messages: [
+      'We currently do not have sufficient',
+      'Insufficient capacity',
+      'There is no Spot capacity available',
+      'lower than the minimum required Spot request fulfillment price',
+      'not enough free addresses in subnet',
+    ],
+    codes: ['InsufficientInstanceCapacity', 'SpotMaxPriceTooLow', 'InsufficientFreeAddressesInSubnet'],
+    retries: 0,
+    nextSubnet: true,
+    waitForCapacity: true,
+    refuse: false,
+    sources: [
+      'ec2-run-insufficient-instance-capacity',
+      'ec2-run-spot-no-capacity',
+      'ec2-run-spot-max-price-too-low',
+      'ec2-run-insufficient-free-addresses',
+    ],
+  },
+  {
+    // The instance type is not offered in this subnet's AZ: another AZ may offer it; waiting does not help.
+    name: 'not offered in the AZ',
+    messages: ['is not supported in your requested Availability Zone'],
+    codes: ['Unsupported'],
+    retries: 0,
+    nextSubnet: true,
+    waitForCapacity: false,
+    refuse: false,
+    sources: ['ec2-run-unsupported-az'],
+  },
+  {
+    // Right after a deployment creates the instance profile, EC2 may not see it yet (IAM is eventually consistent):
+    // an "invalid parameter" that goes away within about a minute, so it comes before the refusals.
+    name: 'instance profile not ready',
+    messages: ['iamInstanceProfile', 'IAM Instance Profile'],
+    codes: [],
+    retries: 6,
+    nextSubnet: false,
+    waitForCapacity: false,
+    refuse: false,
+    sources: ['ec2-run-invalid-instance-profile'],
+  },
+  {
+    // Nothing another try changes: permissions, parameters, an image that does not exist.
+    name: 'refused',
+    messages: ['not authorized', 'Not authorized', 'Invalid', 'is invalid', 'does not exist', 'may not be specified'],
+    codes: ['UnauthorizedOperation', 'InvalidParameter', 'InvalidAMIID'],
+    retries: 0,
+    nextSubnet: false,
+    waitForCapacity: false,
+    refuse: true,
+    sources: ['ec2-run-unauthorized-operation', 'ec2-run-invalid-parameter', 'ec2-run-invalid-ami'],
+  },
+];
+
+/** Any other failure (an internal error, a task timeout, a Cause we have never seen): a few tries here, then elsewhere. */
+export const UNKNOWN_LAUNCH_FAILURE: LaunchFailureKind = {
+  name: 'anything else',
+  messages: [],
+  codes: [],
+  retries: 2,
+  nextSubnet: true,
+  waitForCapacity: false,
+  refuse: false,
+  sources: ['ec2-run-internal-error'],
+};
+
+/**
+ * The back-off before each retry in the same subnet (its cap in seconds; the wait is random between 0 and the cap:
+ * full jitter). The research's recommendation for RunInstances (/work/research/design Q3): interval 2 s, backoff
+ * rate 2, at most 60 s, 6 retries; about a minute on average, which rides out a burst against EC2's token buckets.
+ */
+export const RETRY_BACKOFF_SECONDS = [2, 4, 8, 16, 32, 60] as const;
+
+/**
+ * The waits for capacity (caps in seconds; each wait is random between half the cap and the cap, so waiting runs do
+ * not all try again at once). The last cap repeats. Short at first, for a shortage that clears in seconds; long later,
+ * so a run that waits an hour takes a few dozen state transitions, not thousands.
+ */
+export const CAPACITY_WAIT_SECONDS = [15, 30, 60, 120, 240, 480, 900] as const;
 
 /** The values of one launch that only the run knows. */
 export interface LaunchValues {
@@ -50,7 +184,7 @@ export interface LaunchSpec {
   readonly onDemand: boolean;
   /** Launch Spot instances (with `onDemand`, on every attempt but the last). */
   readonly spot: boolean;
-  /** The subnets to launch in, in order of preference. */
+  /** The subnets to launch in (each attempt starts in a random one, then tries the others in turn). */
   readonly subnetIds: string[];
   /** The resources of the RunInstances statement. */
   readonly iamResources: string[];
@@ -67,27 +201,47 @@ export interface LaunchProps {
   /** The job bucket, where the execution's script must exist. */
   readonly bucket: s3.IBucket;
   readonly maxAttempts: number;
+  /** The job's own timeout: also how long one attempt may wait for capacity or quota before it fails. */
+  readonly jobTimeout: Duration;
   /** Where a run goes when its script is not in the bucket (with `$.error` = Input.ScriptNotFound). */
   readonly onScriptNotFound: sfn.IChainable;
 }
 
+/** The state path of the launch's bookkeeping (see run-state.ts). */
+const LAUNCH = '$.instance';
+/** Where a failed launch's `{Error, Cause}` is kept while the launch decides what to do. */
+const LAUNCH_ERROR_CAUSE = '$.launchError.Cause';
+
 /**
  * Checks that the script exists (before paying for an instance), then launches the attempt's instance: On-Demand,
- * Spot, or Spot with the last attempt On-Demand, retried on capacity and throttling errors with the same client token,
- * then in the next subnet. Ends in the launch task (whose result is the instance ID); a launch that failed in every
- * subnet leaves through `gaveUp` with `$.error` set. A fresh attempt re-enters at `chooseMarket`.
+ * Spot, or Spot with the last attempt On-Demand. Each attempt starts in a random subnet (`attemptLaunch`), so the
+ * first launches of many runs spread over the subnets. A failed launch is handled by what EC2 said (`LAUNCH_FAILURES`):
+ * retried in the same subnet after a back-off with full jitter (same client token), tried in the next subnet (a new
+ * client token, each subnet once per round), waited out for as long as the job's own timeout allows, or refused.
+ *
+ * Ends in the launch task (whose result is the instance ID). A launch that could not succeed leaves through `gaveUp`
+ * (the attempt failed: `$.error` is EC2's error) or `refused` (the run fails: `$.error` is `Launch.Refused`). A fresh
+ * attempt re-enters at `chooseMarket` with `attemptLaunch()` as its `$.instance` (run-state.ts `attemptInput`).
+ *
+ * `$.instance` while launching: `InstanceId` ("none"), `ClientToken`, `SubnetIndex` (in `$.subnets`), `Tried` (subnets
+ * tried in this round), `Retries` (in this subnet), `Waits` (waits for capacity so far, stops counting at the last
+ * cap), `Waited` (seconds of waiting the attempt may have used, counting the next wait's cap) and `Delay` (the next
+ * wait). A successful launch replaces it with `{InstanceId}`.
  */
 export class Launch extends sfn.StateMachineFragment {
   public readonly startState: sfn.State;
   public readonly endStates: sfn.INextable[];
   /** Where a new attempt starts: the choice of market (or the only launch). */
   public readonly chooseMarket: sfn.IChainable;
-  /** "Launch gave up": the launch failed in every subnet; chain the attempt's failure handling to it. */
+  /** "Launch gave up": the attempt failed to launch; chain the attempt's failure handling to it. */
   public readonly gaveUp: sfn.Pass;
+  /** "Launch refused": EC2 refused the request for good; chain the run's failure to it (no other attempt). */
+  public readonly refused: sfn.Pass;
 
   constructor(scope: Construct, id: string, props: LaunchProps) {
     super(scope, id);
     const { spec } = props;
+    const subnets = spec.subnetIds.length;
     const launch = spec.onDemand ? new LaunchInstance(this, STATES.LAUNCH, { spec, spot: false }) : undefined;
     const launchSpot = spec.spot ? new LaunchInstance(this, STATES.LAUNCH_SPOT, { spec, spot: true }) : undefined;
     this.chooseMarket =
@@ -98,31 +252,48 @@ export class Launch extends sfn.StateMachineFragment {
         : (launch ?? launchSpot)!;
     this.endStates = [launch, launchSpot].filter((l): l is LaunchInstance => l !== undefined);
 
-    // Capacity is per AZ: when a subnet's AZ has none left, try the next subnet before giving up.
+    const bookkeeping = new LaunchBookkeeping(subnets);
+    const waitToLaunch = new sfn.Wait(this, STATES.WAIT_TO_LAUNCH, { time: sfn.WaitTime.secondsPath(`${LAUNCH}.Delay`) }).next(this.chooseMarket);
+    const retryHere = new sfn.Pass(this, STATES.RETRY_IN_SUBNET, {
+      comment: 'The same client token: if an earlier try did launch, RunInstances returns that instance',
+      parameters: bookkeeping.retryHere(),
+      resultPath: LAUNCH,
+    }).next(waitToLaunch);
     const nextSubnet = new sfn.Pass(this, STATES.NEXT_SUBNET, {
       comment: 'A fresh client token: this is a new launch, in another subnet',
-      parameters: {
-        'InstanceId': 'none',
-        'ClientToken.$': 'States.UUID()',
-        'SubnetIndex.$': 'States.MathAdd($.instance.SubnetIndex, 1)',
-      },
-      resultPath: '$.instance',
+      parameters: bookkeeping.nextSubnet(),
+      resultPath: LAUNCH,
     }).next(this.chooseMarket);
-    const capacityShort = sfn.Condition.or(
-      sfn.Condition.stringEquals('$.launchError.Error', 'Ec2.InsufficientInstanceCapacityException'),
-      sfn.Condition.stringMatches('$.launchError.Cause', '*InsufficientInstanceCapacity*'),
-      sfn.Condition.stringMatches('$.launchError.Cause', '*Unsupported*'),
-      sfn.Condition.stringMatches('$.launchError.Cause', '*SpotMaxPriceTooLow*'),
-      sfn.Condition.stringMatches('$.launchError.Cause', '*MaxSpotInstanceCountExceeded*'),
-    );
-    // Only a launch that failed in every subnet becomes the attempt's error ($.error is what later states test).
+    const waitForCapacity = new sfn.Pass(this, STATES.WAIT_FOR_CAPACITY, {
+      comment: 'Every subnet is short of capacity, or the account of quota: wait, then start over in a random subnet',
+      parameters: bookkeeping.waitForCapacity(),
+      resultPath: LAUNCH,
+    }).next(waitToLaunch);
+    // Only a launch that could not succeed becomes the attempt's error ($.error is what later states test).
     this.gaveUp = new sfn.Pass(this, STATES.LAUNCH_GAVE_UP, {
-      parameters: { 'Error.$': '$.launchError.Error', 'Cause.$': '$.launchError.Cause' },
+      parameters: { 'Error.$': '$.launchError.Error', 'Cause.$': LAUNCH_ERROR_CAUSE },
       resultPath: '$.error',
     });
-    const launchFailed = new sfn.Choice(this, STATES.LAUNCH_FAILED)
-      .when(sfn.Condition.and(capacityShort, sfn.Condition.numberLessThan('$.instance.SubnetIndex', spec.subnetIds.length - 1)), nextSubnet)
-      .otherwise(this.gaveUp);
+    this.refused = new sfn.Pass(this, STATES.LAUNCH_REFUSED, {
+      comment: 'Another try cannot fix this: the run fails now, with what EC2 said',
+      parameters: { 'Error': LAUNCH_ERRORS.REFUSED, 'Cause.$': LAUNCH_ERROR_CAUSE },
+      resultPath: '$.error',
+    });
+
+    // Wait for capacity only while the attempt's waiting fits in the job timeout, and not on a Spot attempt that an
+    // On-Demand attempt will follow: that one is the better wait.
+    const withinJobTimeout = sfn.Condition.numberLessThanEquals(`${LAUNCH}.Waited`, props.jobTimeout.toSeconds());
+    const mayWait =
+      spec.spot && spec.onDemand
+        ? sfn.Condition.and(withinJobTimeout, sfn.Condition.numberGreaterThanEquals('$.attempt', props.maxAttempts))
+        : withinJobTimeout;
+    const routes = { retryHere, nextSubnet, waitForCapacity, refused: this.refused, gaveUp: this.gaveUp };
+    const launchFailed = new sfn.Choice(this, STATES.LAUNCH_FAILED, { comment: 'What EC2 said decides: see LAUNCH_FAILURES in launch.ts' });
+    // A failure without a Cause text (none has been seen) is handled like any unknown one; every later rule can read it.
+    const hasCause = sfn.Condition.and(sfn.Condition.isPresent(LAUNCH_ERROR_CAUSE), sfn.Condition.isString(LAUNCH_ERROR_CAUSE));
+    addRules(launchFailed, UNKNOWN_LAUNCH_FAILURE, sfn.Condition.not(hasCause), { subnets, mayWait, routes });
+    for (const kind of LAUNCH_FAILURES) addRules(launchFailed, kind, causeMatches(kind), { subnets, mayWait, routes });
+    addRules(launchFailed, UNKNOWN_LAUNCH_FAILURE, undefined, { subnets, mayWait, routes });
     for (const l of this.endStates) (l as LaunchInstance).addCatch(launchFailed, { errors: [sfn.Errors.ALL], resultPath: '$.launchError' });
 
     const scriptNotFound = new sfn.Pass(this, STATES.SCRIPT_NOT_FOUND, {
@@ -145,6 +316,122 @@ export class Launch extends sfn.StateMachineFragment {
   }
 }
 
+interface RuleContext {
+  readonly subnets: number;
+  /** When a wait for capacity is allowed. */
+  readonly mayWait: sfn.Condition;
+  /** Where each outcome goes. */
+  readonly routes: Record<'retryHere' | 'nextSubnet' | 'waitForCapacity' | 'refused' | 'gaveUp', sfn.IChainable>;
+}
+
+/**
+ * The Choice rules for one kind of failure, in order: refuse; retry here while retries are left; the next subnet while
+ * some are untried; wait while the job timeout allows; else give up. The last rule catches every failure of the kind,
+ * so a failure never falls through to a later kind's rules. `matches` undefined: the choice's default (the unknown rest).
+ */
+function addRules(choice: sfn.Choice, kind: LaunchFailureKind, matches: sfn.Condition | undefined, ctx: RuleContext): void {
+  const when = (c?: sfn.Condition) => (matches && c ? sfn.Condition.and(matches, c) : (c ?? matches));
+  const rules: Array<[sfn.Condition | undefined, sfn.IChainable]> = [];
+  if (kind.refuse) rules.push([when(), ctx.routes.refused]);
+  if (kind.retries > 0) rules.push([when(sfn.Condition.numberLessThan(`${LAUNCH}.Retries`, kind.retries)), ctx.routes.retryHere]);
+  if (kind.nextSubnet && ctx.subnets > 1) rules.push([when(sfn.Condition.numberLessThan(`${LAUNCH}.Tried`, ctx.subnets)), ctx.routes.nextSubnet]);
+  if (kind.waitForCapacity) rules.push([when(ctx.mayWait), ctx.routes.waitForCapacity]);
+  if (!kind.refuse) rules.push([when(), ctx.routes.gaveUp]);
+  for (const [condition, next] of rules) {
+    if (condition) choice.when(condition, next);
+    else choice.otherwise(next);
+  }
+}
+
+/** Whether the Cause holds one of the kind's message fragments or error codes. */
+function causeMatches(kind: LaunchFailureKind): sfn.Condition {
+  const conditions = [...kind.messages, ...kind.codes].map((text) => {
+    if (/[*\\]/.test(text)) throw new Error(`a launch failure fragment cannot hold '*' or '\\': ${text}`);
+    return sfn.Condition.stringMatches(LAUNCH_ERROR_CAUSE, `*${text}*`);
+  });
+  return conditions.length === 1 ? conditions[0] : sfn.Condition.or(...conditions);
+}
+
+/**
+ * The `$.instance` a new attempt starts with, as Pass parameters: a random first subnet of `subnets`, a fresh client
+ * token, nothing tried or waited yet.
+ */
+export function attemptLaunch(subnets: number): Record<string, unknown> {
+  return new LaunchBookkeeping(subnets).firstOfAttempt();
+}
+
+/**
+ * The `$.instance` of each step of a launch, as Pass parameters. The subnet arithmetic uses lookup tables written at
+ * synth time (intrinsics have no modulo): `States.MathRandom(0, n)` picks the first subnet, and because the AWS docs say
+ * its end is exclusive while aws-local-stepfunctions includes it, a table of n + 1 entries maps either result to a
+ * valid index (https://docs.aws.amazon.com/step-functions/latest/dg/intrinsic-functions.html#asl-intrsc-func-math-operation).
+ */
+class LaunchBookkeeping {
+  private readonly firstSubnet: string;
+  private readonly nextSubnetIndex: string;
+
+  constructor(subnets: number) {
+    const indexes = [...Array(subnets).keys()];
+    this.firstSubnet = `States.ArrayGetItem(${intArray([...indexes, 0])}, States.MathRandom(0, ${subnets}))`;
+    this.nextSubnetIndex = `States.ArrayGetItem(${intArray(indexes.map((i) => (i + 1) % subnets))}, ${LAUNCH}.SubnetIndex)`;
+  }
+
+  /** A new attempt: a random subnet, a fresh client token, nothing tried or waited yet. */
+  public firstOfAttempt(): Record<string, unknown> {
+    return { ...this.newRound(), Waits: 0, Waited: CAPACITY_WAIT_SECONDS[0] };
+  }
+
+  /** A retry in the same subnet: same client token, one retry more, and a back-off with full jitter. */
+  public retryHere(): Record<string, unknown> {
+    return {
+      'InstanceId': 'none',
+      'ClientToken.$': `${LAUNCH}.ClientToken`,
+      'SubnetIndex.$': `${LAUNCH}.SubnetIndex`,
+      'Tried.$': `${LAUNCH}.Tried`,
+      'Retries.$': `States.MathAdd(${LAUNCH}.Retries, 1)`,
+      'Waits.$': `${LAUNCH}.Waits`,
+      'Waited.$': `${LAUNCH}.Waited`,
+      'Delay.$': `States.MathRandom(0, States.ArrayGetItem(${intArray(RETRY_BACKOFF_SECONDS)}, ${LAUNCH}.Retries))`,
+    };
+  }
+
+  /** The next subnet (wrapping around): a new launch with a fresh client token. */
+  public nextSubnet(): Record<string, unknown> {
+    return {
+      'InstanceId': 'none',
+      'ClientToken.$': 'States.UUID()',
+      'SubnetIndex.$': this.nextSubnetIndex,
+      'Tried.$': `States.MathAdd(${LAUNCH}.Tried, 1)`,
+      'Retries': 0,
+      'Waits.$': `${LAUNCH}.Waits`,
+      'Waited.$': `${LAUNCH}.Waited`,
+    };
+  }
+
+  /**
+   * A wait for capacity, then a new round: the wait is random between half its cap and its cap, and `Waited` moves on
+   * by the next wait's cap, so the Choice that allows a wait knows the most it can add.
+   */
+  public waitForCapacity(): Record<string, unknown> {
+    const caps = CAPACITY_WAIT_SECONDS;
+    const nextWaits = `States.ArrayGetItem(${intArray(caps.map((_, i) => Math.min(i + 1, caps.length - 1)))}, ${LAUNCH}.Waits)`;
+    return {
+      ...this.newRound(),
+      'Waits.$': nextWaits,
+      'Waited.$': `States.MathAdd(${LAUNCH}.Waited, States.ArrayGetItem(${intArray(caps)}, ${nextWaits}))`,
+      'Delay.$': `States.MathRandom(States.ArrayGetItem(${intArray(caps.map((c) => Math.ceil(c / 2)))}, ${LAUNCH}.Waits), States.ArrayGetItem(${intArray(caps)}, ${LAUNCH}.Waits))`,
+    };
+  }
+
+  private newRound(): Record<string, unknown> {
+    return { 'InstanceId': 'none', 'ClientToken.$': 'States.UUID()', 'SubnetIndex.$': this.firstSubnet, 'Tried': 1, 'Retries': 0 };
+  }
+}
+
+function intArray(values: readonly number[]): string {
+  return `States.Array(${values.join(', ')})`;
+}
+
 interface LaunchInstanceProps {
   readonly spec: LaunchSpec;
   readonly spot: boolean;
@@ -152,8 +439,9 @@ interface LaunchInstanceProps {
 
 /**
  * Request-response `ec2:runInstances`: the instance ID goes into the state so every later path can terminate it.
- * Capacity and throttling errors are worth another try; the client token makes a retry return the instance of an
- * earlier try that did launch instead of starting a second one.
+ * No Retry of its own: a Retry can only tell errors apart by name, and every EC2 error has the same one
+ * (`Ec2.Ec2Exception`), so the launch's Choice decides from the Cause. The client token makes a retry in the same
+ * subnet return the instance of an earlier try that did launch instead of starting a second one.
  */
 class LaunchInstance extends tasks.CallAwsService implements IAcknowledgedState {
   private readonly spec: LaunchSpec;
@@ -176,13 +464,6 @@ class LaunchInstance extends tasks.CallAwsService implements IAcknowledgedState 
       taskTimeout: sfn.Timeout.duration(Duration.minutes(2)),
     });
     this.spec = props.spec;
-    this.addRetry({
-      errors: [...LAUNCH_RETRY_ERRORS],
-      interval: Duration.seconds(5),
-      backoffRate: 2,
-      maxAttempts: 3,
-      jitterStrategy: sfn.JitterType.FULL,
-    });
   }
 
   public nagAcknowledgements(): NagAcknowledgement[] {

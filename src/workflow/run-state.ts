@@ -1,17 +1,22 @@
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { TaskFields } from '../protocol';
+import { attemptLaunch } from './launch';
 
 /**
  * What the run keeps in its state between steps, besides the normalized input (`script`, `userInput`, `args`, `env`):
  *
- * - `$.subnets`: the subnet IDs to launch in, in order of preference;
+ * - `$.subnets`: the subnet IDs to launch in (each attempt starts in a random one; see launch.ts);
  * - `$.attempt`: which attempt this is (1-based; 0 for input that never got to an attempt);
- * - `$.instance`: `{InstanceId, ClientToken, SubnetIndex}` of this attempt's launch (`InstanceId` is "none" before one);
+ * - `$.instance`: this attempt's launch: `InstanceId` ("none" before one), `ClientToken`, `SubnetIndex` and the
+ *   launch's bookkeeping (see launch.ts); once launched, `{InstanceId}`;
  * - `$.job`: the job's result; `$.error`: why the attempt failed (`{Error, Cause}`); `$.previousError` on a retry.
  */
 
-/** The state an attempt starts from: the input, a fresh idempotency token and no instance yet. */
-export function attemptInput(attempt: number | string): Record<string, unknown> {
+/**
+ * The state an attempt starts from: the input, no instance yet, and a fresh launch (idempotency token, and a random
+ * first subnet of the `subnets` subnets in `$.subnets`).
+ */
+export function attemptInput(attempt: number | string, subnets: number): Record<string, unknown> {
   return {
     'script.$': '$.script',
     'userInput.$': '$.userInput',
@@ -20,7 +25,7 @@ export function attemptInput(attempt: number | string): Record<string, unknown> 
     'subnets.$': '$.subnets',
     ...(typeof attempt === 'number' ? { attempt } : { 'attempt.$': attempt }),
     // No instance yet; the client token makes launch retries idempotent.
-    'instance': { 'InstanceId': 'none', 'ClientToken.$': 'States.UUID()', 'SubnetIndex': 0 },
+    'instance': attemptLaunch(subnets),
   };
 }
 

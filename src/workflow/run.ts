@@ -1,4 +1,4 @@
-import { Duration, Fn, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, Fn } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -10,7 +10,7 @@ import { ValidateInput } from './input';
 import { Launch, LaunchSpec, USER_DATA_SUBSTITUTION } from './launch';
 import { Report } from './report';
 import { INSTANCE_ID_PATH } from './run-state';
-import { pipelineStateMachine } from './state-machine';
+import { pipelineStateMachine, stateMachineLogGroup } from './state-machine';
 import { InputValidation } from './validation';
 
 export interface RunStateMachineProps {
@@ -45,11 +45,11 @@ export interface RunStateMachineProps {
  *   → Launch: Script or userInput? → [Check script exists] → Spot or On-Demand? → Launch (Spot) instance
  *   → Attempts: Pause for Job Completion → Terminate instance → Did the job succeed? → report / Try again? …
  *
- * Also creates the log group both state machines log to (`StateMachineLogs`).
+ * Also creates the log group the pipeline's three state machines log to (`StateMachineLogs`, named `/aws/vendedlogs/states/<pipelineId>`).
  */
 export class RunStateMachine {
   public readonly stateMachine: sfn.StateMachine;
-  /** The state transitions of both state machines, kept 3 months. */
+  /** The state transitions of the run and cleanup state machines and the validation's failures, kept 3 months. */
   public readonly logGroup: logs.LogGroup;
   /** The Express state machine that checks every execution's input, called by "Validate input". */
   public readonly validation: InputValidation;
@@ -61,19 +61,22 @@ export class RunStateMachine {
       sfn.JsonPath.stringAt(INSTANCE_ID_PATH),
     );
     const report = new Report(pipeline, 'Report', { ...props, logUrl });
-    this.validation = new InputValidation(pipeline, 'InputValidation');
+    this.logGroup = stateMachineLogGroup(pipeline, 'StateMachineLogs', props.pipelineId);
+    this.validation = new InputValidation(pipeline, 'InputValidation', { subnets: props.launch.subnetIds.length, logs: this.logGroup });
     const input = new ValidateInput(pipeline, 'Input', {
       validation: this.validation.stateMachine,
       subnetIds: props.launch.subnetIds,
       onInvalid: report.onFailure,
     });
-    const launch = new Launch(pipeline, 'Launch', { spec: props.launch, bucket: props.bucket, maxAttempts: props.maxAttempts, onScriptNotFound: report.onFailure });
-    const attempts = new Attempts(pipeline, 'Attempts', { ...props, launch, report });
-
-    this.logGroup = new logs.LogGroup(pipeline, 'StateMachineLogs', {
-      retention: logs.RetentionDays.THREE_MONTHS,
-      removalPolicy: RemovalPolicy.DESTROY,
+    const launch = new Launch(pipeline, 'Launch', {
+      spec: props.launch,
+      bucket: props.bucket,
+      maxAttempts: props.maxAttempts,
+      jobTimeout: props.jobTimeout,
+      onScriptNotFound: report.onFailure,
     });
+    const attempts = new Attempts(pipeline, 'Attempts', { ...props, subnets: props.launch.subnetIds.length, launch, report });
+
     this.stateMachine = pipelineStateMachine(pipeline, 'StateMachine', {
       definition: input.next(launch).next(attempts),
       // CloudFormation substitutes the encoded bootstrap after resolving it, so its text reaches EC2 unescaped.

@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
@@ -13,6 +13,31 @@ export interface PipelineStateMachineProps {
   readonly logs: logs.ILogGroup;
   /** CloudFormation substitutions in the definition (`${Key}`). */
   readonly definitionSubstitutions?: { [key: string]: string };
+}
+
+/**
+ * The log group prefix Step Functions recommends: log delivery to other names adds to the account's CloudWatch Logs
+ * resource policy, whose size is limited, and deployments fail once it is full ("Invalid Logging Configuration: The
+ * CloudWatch Logs Resource Policy size was exceeded. We suggest prefixing your CloudWatch log group name with
+ * /aws/vendedlogs/states/."; test/fixtures/aws/cwl-resource-policy-size.json,
+ * https://docs.aws.amazon.com/step-functions/latest/dg/bp-cwl.html).
+ */
+export const STATE_MACHINE_LOG_PREFIX = '/aws/vendedlogs/states/';
+
+/**
+ * The log group a pipeline's state machines log to, named after the pipeline (`<stack name>-<8 characters unique to
+ * the pipeline>`, the `pipelineId`), so two pipelines never share one. Stack names are at most 128 characters
+ * (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStack.html), so the
+ * name (at most 160) fits CloudWatch Logs' 512, and its ARN Step Functions' 256
+ * (https://docs.aws.amazon.com/step-functions/latest/apireference/API_CloudWatchLogsLogGroup.html). Kept 3 months;
+ * deleted with the stack.
+ */
+export function stateMachineLogGroup(scope: Construct, id: string, pipelineId: string): logs.LogGroup {
+  return new logs.LogGroup(scope, id, {
+    logGroupName: `${STATE_MACHINE_LOG_PREFIX}${pipelineId}`,
+    retention: logs.RetentionDays.THREE_MONTHS,
+    removalPolicy: RemovalPolicy.DESTROY,
+  });
 }
 
 /**

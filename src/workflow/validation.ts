@@ -1,9 +1,16 @@
-import { Duration, Names, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { acknowledge } from '../nag';
 import { InputChecks } from './input';
+
+export interface InputValidationProps {
+  /** How many subnets the run launches in (see InputChecks). */
+  readonly subnets: number;
+  /** The pipeline's state machine log group (`/aws/vendedlogs/states/<pipelineId>`, state-machine.ts): it logs failures there. */
+  readonly logs: logs.ILogGroup;
+}
 
 /**
  * The input validation state machine: every check of an execution's input (input.ts, InputChecks), as an Express
@@ -19,20 +26,11 @@ import { InputChecks } from './input';
 export class InputValidation extends Construct {
   /** The Express state machine. */
   public readonly stateMachine: sfn.StateMachine;
-  /** Where it logs its failed executions (an Express state machine keeps no history of its own). */
-  public readonly logGroup: logs.LogGroup;
 
-  constructor(scope: Construct, id: string) {
+  constructor(scope: Construct, id: string, props: InputValidationProps) {
     super(scope, id);
-    // Step Functions asks for this prefix so that its CloudWatch Logs resource policy stays within its size limit
-    // (test/fixtures/aws/cwl-resource-policy-size.json; https://docs.aws.amazon.com/step-functions/latest/dg/bp-cwl.html).
-    this.logGroup = new logs.LogGroup(this, 'Logs', {
-      logGroupName: `/aws/vendedlogs/states/${Names.uniqueResourceName(this, { maxLength: 200, separator: '-' })}`,
-      retention: logs.RetentionDays.THREE_MONTHS,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
     this.stateMachine = new sfn.StateMachine(this, 'Resource', {
-      definitionBody: sfn.DefinitionBody.fromChainable(new InputChecks(this, 'Checks')),
+      definitionBody: sfn.DefinitionBody.fromChainable(new InputChecks(this, 'Checks', { subnets: props.subnets })),
       stateMachineType: sfn.StateMachineType.EXPRESS,
       comment: 'Checks the input of a shell script pipeline run; the run calls it first and launches nothing unless it succeeds',
       // A synchronous Express execution may run 5 minutes (concepts-standard-vs-express); the checks take well under a
@@ -41,7 +39,8 @@ export class InputValidation extends Construct {
       tracingEnabled: true,
       // Failures only, without execution data: the run's own history holds every answer (the "Validate input" task's
       // result), and ALL would log two events per checked arg and env value, growing with the input.
-      logs: { destination: this.logGroup, level: sfn.LogLevel.ERROR, includeExecutionData: false },
+      // Its failed executions go to the pipeline's log group (an Express state machine keeps no history of its own).
+      logs: { destination: props.logs, level: sfn.LogLevel.ERROR, includeExecutionData: false },
     });
     acknowledge(this.stateMachine, {
       id: 'AwsSolutions-SF1',

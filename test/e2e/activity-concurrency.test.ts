@@ -126,7 +126,8 @@ describe(`activity mode: ${EXECUTIONS} concurrent executions with crossed draws`
   test('a task nobody polls is bounded by the execution timeout, which the cleanup rule turns into a terminate', () => {
     // aws-local-stepfunctions cannot reproduce "the activity's timers have not started"; what bounds such a run is the
     // execution-level TimeoutSeconds (TIMED_OUT), and test/workflow/cleanup.test.ts runs the cleanup for TIMED_OUT.
-    expect(definition.TimeoutSeconds).toBe(3600 + 1800);
+    // Twice the job timeout per attempt: the launch may wait up to jobTimeout for capacity (workflow/launch.ts).
+    expect(definition.TimeoutSeconds).toBe(2 * 3600 + 1800);
     synthesized.template.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: { detail: { status: ['ABORTED', 'TIMED_OUT', 'FAILED'] } },
     });

@@ -6,6 +6,7 @@ import { CfnParameter, Duration, Lazy, Token } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { Attempts, AttemptsProps } from '../../src/parts/attempts';
 import { STATES } from '../../src/workflow/states';
+import { taskFailure } from '../support/aws-fixtures';
 import { awsError, runLocally } from '../support/local-sfn';
 import { attemptHandlers, fails, instanceFor, notifications, ok } from '../support/run-handlers';
 import { expectRejected, lazySynth, pauseState, runDefinition, runDefinitionOf, synth } from '../support/template';
@@ -121,13 +122,13 @@ describe('the construct rejects bad values at synth', () => {
 });
 
 describe('jobTimeout and heartbeatTimeout', () => {
-  test('default: the waiting step waits 1 hour with a 5-minute heartbeat; the run times out 30 minutes later', () => {
+  test('default: the waiting step waits 1 hour with a 5-minute heartbeat; the run times out after 2 hours (capacity wait + job) and 30 minutes', () => {
     const s = synth();
     const pause = pauseState(s);
     expect(pause.HeartbeatSeconds).toBe(300);
     expect(pause.TimeoutSeconds).toBe(3600);
     expect(pause.Parameters.Body).toEqual(expect.objectContaining({ heartbeatSeconds: 300 }));
-    expect(runDefinitionOf(s).TimeoutSeconds).toBe(3600 + 1800);
+    expect(runDefinitionOf(s).TimeoutSeconds).toBe(2 * 3600 + 1800);
   });
 
   test('set the waiting step and the state machine timeout', () => {
@@ -136,7 +137,7 @@ describe('jobTimeout and heartbeatTimeout', () => {
     expect(pause.TimeoutSeconds).toBe(7200);
     expect(pause.HeartbeatSeconds).toBe(600);
     expect(pause.Parameters.Body.heartbeatSeconds).toBe(600);
-    expect(runDefinitionOf(s).TimeoutSeconds).toBe(7200 + 1800);
+    expect(runDefinitionOf(s).TimeoutSeconds).toBe(2 * 7200 + 1800);
   });
 
   test('from CloudFormation parameters: the definitions refer to the parameters', () => {
@@ -178,7 +179,8 @@ describe('maxAttempts and retryDelay: the definition', () => {
     expect(states[STATES.TRY_AGAIN]).toBeUndefined();
     expect(states[STATES.WAIT_BEFORE_RETRY]).toBeUndefined();
     expect(states[STATES.NEXT_ATTEMPT]).toBeUndefined();
-    expect(Object.values<any>(states).filter((st) => st.Type === 'Wait')).toEqual([]);
+    // The only Wait is the launch's own (back-off and capacity waits).
+    expect(Object.entries<any>(states).filter(([, st]) => st.Type === 'Wait').map(([name]) => name)).toEqual([STATES.WAIT_TO_LAUNCH]);
     expect(states[STATES.NOTIFY_FAILURE].Parameters.Message.maxAttempts).toBe(1);
     expect(states[STATES.NOTIFY_SUCCESS].Parameters.Message.maxAttempts).toBe(1);
   });
@@ -220,10 +222,10 @@ describe('maxAttempts and retryDelay: the definition', () => {
 describe('attempts, run in the local ASL interpreter (Data Pipeline maximumRetries, retryDelay)', () => {
   const definition = runDefinition({ maxAttempts: 3, retryDelay: Duration.seconds(30) });
 
-  test('the execution timeout leaves every attempt its whole job timeout, plus the delays and 30 minutes', () => {
-    // 3 attempts × 3600 s + 2 delays × 30 s + 1800 s.
-    expect(definition.TimeoutSeconds).toBe(3 * 3600 + 2 * 30 + 1800);
-    expect(runDefinition().TimeoutSeconds).toBe(3600 + 1800);
+  test('the execution timeout leaves every attempt its job timeout to wait for capacity and its whole job timeout, plus the delays and 30 minutes', () => {
+    // 3 attempts × (3600 s waiting for capacity at most + 3600 s) + 2 delays × 30 s + 1800 s.
+    expect(definition.TimeoutSeconds).toBe(3 * 2 * 3600 + 2 * 30 + 1800);
+    expect(runDefinition().TimeoutSeconds).toBe(2 * 3600 + 1800);
   });
 
   test('the wait between attempts is retryDelay', () => {
@@ -264,14 +266,15 @@ describe('attempts, run in the local ASL interpreter (Data Pipeline maximumRetri
       { script: 'run.sh' },
       attemptHandlers([ok], {
         [STATES.LAUNCH]: () => {
-          if (++launches <= 8) throw awsError('Ec2.Ec2Exception', 'InsufficientInstanceCapacity');
+          // The instance type is not offered in either subnet's AZ: each subnet once, then the attempt fails.
+          if (++launches <= 2) throw taskFailure('ec2-run-unsupported-az');
           return { Instances: [{ InstanceId: instanceFor(1) }] };
         },
       }),
     );
     expect(r.status).toBe('SUCCEEDED');
-    // Attempt 1: 4 tries in each of 2 subnets; attempt 2 launches at once.
-    expect(r.calls[STATES.LAUNCH]).toHaveLength(9);
+    // Attempt 1: one try in each of 2 subnets; attempt 2 launches at once.
+    expect(r.calls[STATES.LAUNCH]).toHaveLength(3);
     expect(r.calls[STATES.TERMINATE]).toEqual([{ InstanceIds: [instanceFor(1)] }]);
     expect(notifications(r)[0].Message.attempt).toBe(2);
   });

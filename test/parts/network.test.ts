@@ -31,6 +31,18 @@ const check = (props: NetworkProps) => () => {
 };
 const messageOf = (props: NetworkProps) => Network.problems(props).join('\n');
 
+/** Whether two IPv4 CIDR blocks share an address. */
+function overlaps(a: string, b: string): boolean {
+  const range = (cidr: string) => {
+    const [ip, prefix] = cidr.split('/');
+    const start = ip.split('.').reduce((n, o) => n * 256 + Number(o), 0);
+    return [start, start + 2 ** (32 - Number(prefix)) - 1];
+  };
+  const [a0, a1] = range(a);
+  const [b0, b1] = range(b);
+  return a0 <= b1 && b0 <= a1;
+}
+
 describe('checks', () => {
   test('accept the defaults and every value at the edge of its range', () => {
     expect(check({})).not.toThrow();
@@ -149,6 +161,30 @@ describe('with default props', () => {
     template.resourceCountIs('AWS::EC2::EIP', 0);
   });
 
+  test('room for 1,000 concurrent jobs: a /20 per AZ, 2 × 4,091 usable addresses, still without a NAT gateway', () => {
+    const cidrs = resourcesOfType(s, 'AWS::EC2::Subnet').map((x) => x.Properties.CidrBlock);
+    expect(cidrs).toEqual(['10.0.32.0/20', '10.0.48.0/20']);
+    // AWS keeps 5 addresses of every subnet (https://docs.aws.amazon.com/vpc/latest/userguide/subnet-sizing.html).
+    const usable = cidrs.map((c) => 2 ** (32 - Number(c.split('/')[1])) - 5);
+    expect(usable).toEqual([4091, 4091]);
+    expect(usable.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(1000);
+    template.resourceCountIs('AWS::EC2::NatGateway', 0);
+  });
+
+  test('the /20s do not overlap the /24s earlier versions created, so replacing the subnets can create the new ones first', () => {
+    const earlier = ['10.0.0.0/24', '10.0.1.0/24'];
+    // Without the reserved group the first /20 would be 10.0.0.0/20, which holds 10.0.0.0/24: its creation would fail.
+    expect(overlaps('10.0.0.0/20', '10.0.0.0/24')).toBe(true);
+    for (const cidr of resourcesOfType(s, 'AWS::EC2::Subnet').map((x) => x.Properties.CidrBlock)) {
+      for (const old of earlier) expect([cidr, old, overlaps(cidr, old)]).toEqual([cidr, old, false]);
+    }
+    // The reserved group in front creates nothing, and the Jobs subnets keep their logical IDs.
+    expect(Object.keys(s.json.Resources).filter((id) => s.json.Resources[id].Type === 'AWS::EC2::Subnet')).toEqual([
+      'NightlyVpcJobsSubnet1Subnet60E82719',
+      'NightlyVpcJobsSubnet2SubnetF3585475',
+    ]);
+  });
+
   test('subnets do not map public IPs on launch', () => {
     const subnets = resourcesOfType(s, 'AWS::EC2::Subnet');
     expect(subnets.map((x) => x.Properties.MapPublicIpOnLaunch)).toEqual([false, false]);
@@ -197,6 +233,13 @@ describe('with vpcCidr, maxAzs and assignPublicIp', () => {
     s.template.hasResourceProperties('AWS::EC2::VPC', { CidrBlock: '10.1.0.0/20' });
     const cidrs = resourcesOfType(s, 'AWS::EC2::Subnet').map((x) => x.Properties.CidrBlock).sort();
     expect(cidrs).toEqual(['10.1.0.0/24', '10.1.1.0/24', '10.1.2.0/24']);
+  });
+
+  test('a /16 vpcCidr in 3 AZs gets /20 Jobs subnets after 3 reserved /20s', () => {
+    const big = synth({ vpcCidr: '10.1.0.0/16', maxAzs: 3 });
+    const cidrs = resourcesOfType(big, 'AWS::EC2::Subnet').map((x) => x.Properties.CidrBlock);
+    expect(cidrs).toEqual(['10.1.48.0/20', '10.1.64.0/20', '10.1.80.0/20']);
+    expect(cidrs.some((c) => ['10.1.0.0/24', '10.1.1.0/24', '10.1.2.0/24'].some((old) => overlaps(c, old)))).toBe(false);
   });
 
   test('the smallest vpcCidr (/24) is split in one subnet per AZ, as large as fits (two AZs: /25s)', () => {

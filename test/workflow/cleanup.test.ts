@@ -5,7 +5,10 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { CLEANUP_RETRY_ATTEMPTS } from '../../src/workflow/cleanup';
 import { CLEANUP_STATES } from '../../src/workflow/states';
-import { awsError, Handler, LocalRunResult, runLocally } from '../support/local-sfn';
+// Throttling and refusals of TerminateInstances and DescribeInstances: the RunInstances fixtures, whose shape the
+// fixture notes give for every EC2 call through the aws-sdk integration (the one real capture is of RunInstances).
+import { awsFixture, taskFailure } from '../support/aws-fixtures';
+import { Handler, LocalRunResult, runLocally } from '../support/local-sfn';
 import { definitionOf, synth } from '../support/template';
 
 /** The EventBridge event Step Functions sends when an execution changes status. */
@@ -27,7 +30,9 @@ function statusEvent(status: string, name = 'exec-1') {
   };
 }
 
+/** DescribeInstances' answer: one reservation per instance; none is the fixture's `{"Reservations": []}`. */
 function describeAnswer(...ids: string[]) {
+  if (ids.length === 0) return awsFixture('ec2-describe-instances-empty').shape;
   return { Reservations: ids.map((id) => ({ Instances: [{ InstanceId: id, State: { Name: 'running' } }] })) };
 }
 
@@ -90,6 +95,19 @@ describe('cleanup of runs that end without their own cleanup path', () => {
     expect(r.calls[CLEANUP_STATES.NOTIFY]).toHaveLength(1);
   });
 
+  test('no match as an empty list (the fixture) or with "Reservations" left out: nothing to terminate, one notification', async () => {
+    // ec2-describe-instances-empty.json: AWS most likely answers {"Reservations": []}; no source rules out the key being absent.
+    expect(describeAnswer()).toEqual({ Reservations: [] });
+    for (const answer of [describeAnswer(), {}]) {
+      const r = await run('TIMED_OUT', { [CLEANUP_STATES.FIND]: () => answer });
+      expect(r.status).toBe('SUCCEEDED');
+      expect(r.path).toContain(CLEANUP_STATES.NONE);
+      expect(r.calls[CLEANUP_STATES.TERMINATE]).toBeUndefined();
+      expect(r.calls[CLEANUP_STATES.NOTIFY]).toHaveLength(1);
+      expect(r.calls[CLEANUP_STATES.NOTIFY][0].Message.terminatedInstances).toEqual([]);
+    }
+  });
+
   test('FAILED run that went through its own cleanup: nothing left, no second notification', async () => {
     const r = await run('FAILED', { [CLEANUP_STATES.FIND]: () => describeAnswer() });
     expect(r.status).toBe('SUCCEEDED');
@@ -109,7 +127,7 @@ describe('cleanup of runs that end without their own cleanup path', () => {
     const r = await run('ABORTED', {
       [CLEANUP_STATES.FIND]: () => describeAnswer('i-0aaa'),
       [CLEANUP_STATES.TERMINATE]: () => {
-        if (++n <= 2) throw awsError('Ec2.RequestLimitExceeded');
+        if (++n <= 2) throw taskFailure('ec2-run-request-limit-exceeded');
         return {};
       },
     });
@@ -121,7 +139,7 @@ describe('cleanup of runs that end without their own cleanup path', () => {
     const r = await run('ABORTED', {
       [CLEANUP_STATES.FIND]: () => describeAnswer('i-0aaa'),
       [CLEANUP_STATES.TERMINATE]: () => {
-        throw awsError('Ec2.Ec2Exception', 'UnauthorizedOperation');
+        throw taskFailure('ec2-run-unauthorized-operation');
       },
     });
     expect(r.calls[CLEANUP_STATES.TERMINATE]).toHaveLength(9);
@@ -132,7 +150,7 @@ describe('cleanup of runs that end without their own cleanup path', () => {
     let n = 0;
     const r = await run('TIMED_OUT', {
       [CLEANUP_STATES.FIND]: () => {
-        if (++n <= 2) throw awsError('Ec2.RequestLimitExceeded');
+        if (++n <= 2) throw taskFailure('ec2-run-request-limit-exceeded');
         return describeAnswer('i-0aaa');
       },
     });

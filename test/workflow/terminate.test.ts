@@ -3,7 +3,10 @@
  * IAM it carries: only instances with this pipeline's tag, in every policy of the stack.
  */
 import { STATES } from '../../src/workflow/states';
-import { awsError, runLocally } from '../support/local-sfn';
+// Throttling and refusals of TerminateInstances and DescribeInstances: the RunInstances fixtures, whose shape the
+// fixture notes give for every EC2 call through the aws-sdk integration (the one real capture is of RunInstances).
+import { taskFailure } from '../support/aws-fixtures';
+import { runLocally } from '../support/local-sfn';
 import { allStatements, ec2Arn, hasAction, roleStatements } from '../support/policies';
 import { expectOutcome, happyHandlers, INSTANCE } from '../support/run-handlers';
 import { runDefinition, synth } from '../support/template';
@@ -17,7 +20,7 @@ describe('terminate, executed by a local ASL interpreter', () => {
       ...happyHandlers(),
       [STATES.TERMINATE]: () => {
         calls++;
-        if (calls <= 2) throw awsError('Ec2.RequestLimitExceeded', 'Request limit exceeded.');
+        if (calls <= 2) throw taskFailure('ec2-run-request-limit-exceeded');
         return {};
       },
     });
@@ -29,7 +32,7 @@ describe('terminate, executed by a local ASL interpreter', () => {
     const r = await runLocally(definition, { script: 'run.sh' }, {
       ...happyHandlers(),
       [STATES.TERMINATE]: () => {
-        throw awsError('Ec2.Ec2Exception', 'UnauthorizedOperation');
+        throw taskFailure('ec2-run-unauthorized-operation');
       },
     });
     expectOutcome(r, 'FAILED', { terminated: true, error: 'Terminate.Failed' });

@@ -32,7 +32,7 @@ async function billedTransitions(input: unknown): Promise<{ count: number; path:
 }
 
 describe('the input validation state machine', () => {
-  test('is an Express state machine with tracing, that logs its failures without execution data to its own log group', () => {
+  test('is an Express state machine with tracing, that logs its failures without execution data to the pipeline\'s log group', () => {
     const machine = s.json.Resources[validationId];
     expect(machine.Properties).toMatchObject({
       StateMachineType: 'EXPRESS',
@@ -43,11 +43,11 @@ describe('the input validation state machine', () => {
     const logGroup = s.json.Resources[logGroupId];
     expect(logGroup.Type).toBe('AWS::Logs::LogGroup');
     // Step Functions' advice for log groups it delivers to (test/fixtures/aws/cwl-resource-policy-size.json).
-    expect(logGroup.Properties.LogGroupName).toMatch(/^\/aws\/vendedlogs\/states\/TestStack-Nightly-InputValidation-[0-9A-F]{8}$/);
+    expect(logGroup.Properties.LogGroupName).toBe(`/aws/vendedlogs/states/${s.pipeline.pipelineId}`);
     expect(logGroup.Properties.RetentionInDays).toBe(90);
-    // Distinct from the run state machine's log group.
+    // The run state machine's log group: one group per pipeline (workflow/state-machine.ts).
     const runLogs = s.json.Resources[refId(s, s.pipeline.stateMachine.stateMachineArn)].Properties.LoggingConfiguration.Destinations[0];
-    expect(runLogs.CloudWatchLogsLogGroup.LogGroupArn['Fn::GetAtt'][0]).not.toBe(logGroupId);
+    expect(runLogs.CloudWatchLogsLogGroup.LogGroupArn['Fn::GetAtt'][0]).toBe(logGroupId);
   });
 
   test('times out after a minute, well within the five minutes a synchronous Express execution may run', () => {
