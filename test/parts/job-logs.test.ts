@@ -3,6 +3,7 @@
  * sends the job's output there, read from the template and run in a sandbox.
  */
 import * as logs from 'aws-cdk-lib/aws-logs';
+import { BOOT_PHASES } from '../../src/protocol';
 import { renderBootstrap } from '../support/bootstrap';
 import { templateStatementsOf } from '../support/policies';
 import { cleanupSandboxes, INSTANCE_ID, jobObjects, RENDER_OPTIONS, RUN_PREFIX, runSandbox, summary, BUCKET } from '../support/sandbox';
@@ -85,8 +86,10 @@ describe('the bootstrap in a sandbox: job log group', () => {
 
     const batches = r.sidecar('log-events')!.trim().split('\n').map((l) => JSON.parse(l));
     expect(batches).toHaveLength(1);
-    // 'job output' is what the fake runtime itself writes to the log; an empty line is sent as ' '.
-    expect(batches[0].map((e: any) => e.message)).toEqual(['job output', 'first', ' ', 'third']);
+    // The run log opens with the bootstrap's boot phase lines, then the job's output; an empty line is sent as ' '.
+    const messages: string[] = batches[0].map((e: any) => e.message);
+    expect(messages.slice(0, BOOT_PHASES.length).map((m) => m.split(' ')[1])).toEqual([...BOOT_PHASES]);
+    expect(messages.slice(BOOT_PHASES.length)).toEqual(['first', ' ', 'third']);
     for (const e of batches[0]) {
       expect(Object.keys(e).sort()).toEqual(['message', 'timestamp']);
       expect(e.timestamp).toBeGreaterThanOrEqual(before);

@@ -89,7 +89,7 @@ describe('staging', () => {
     });
     const bucket = resolveIntrinsics(cfn(s, s.pipeline.bucket.bucketArn), s.json.Resources);
     expect(resourcesAllowed(s, s.pipeline.instanceRole, 's3:PutObject')).toEqual([
-      `${bucket}/pipeline/runs/*/\${aws:userid}/*`,
+      `${bucket}/pipeline/runs/\${aws:userid}/*`,
       `${bucket}/results/*`,
     ]);
   });
@@ -105,7 +105,7 @@ describe('staging', () => {
     expect(script).not.toContain('SSP_OUTPUT_URL');
     expect(script).not.toContain('"$SSP_INPUT_DIR/');
     const bucket = resolveIntrinsics(cfn(s, s.pipeline.bucket.bucketArn), s.json.Resources);
-    expect(resourcesAllowed(s, s.pipeline.instanceRole, 's3:PutObject')).toEqual([`${bucket}/pipeline/runs/*/\${aws:userid}/*`]);
+    expect(resourcesAllowed(s, s.pipeline.instanceRole, 's3:PutObject')).toEqual([`${bucket}/pipeline/runs/\${aws:userid}/*`]);
     expect(templateStatementsOf(s, s.pipeline.instanceRole).filter((st) => st.Sid === 'WriteStagedOutput')).toEqual([]);
   });
 });
@@ -141,7 +141,8 @@ describe('the bootstrap in a sandbox: staging', () => {
     expect(fs.readFileSync(path.join(r.work, 'input/in/a/deep/two.csv'), 'utf8')).toBe('2\n');
     expect(fs.existsSync(path.join(r.work, 'input/in/c'))).toBe(false);
     const [run] = heartbeatCalls(r);
-    expect(run.slice(run.indexOf('--'))).toEqual(['--', '/bin/bash', '$WORK/run-job.sh', '$WORK/job/jobs/nightly.sh']);
+    // The job's first process is the bootstrap's job-start.sh, which becomes the wrapper.
+    expect(run.slice(run.indexOf('--'))).toEqual(['--', '/bin/bash', '$WORK/job-start.sh', '/bin/bash', '$WORK/run-job.sh', '$WORK/job/jobs/nightly.sh']);
     expect(r.sidecar('job-status')).toBe('0\n');
   });
 
@@ -192,6 +193,6 @@ describe('the bootstrap in a sandbox: staging', () => {
     expect(fs.readFileSync(path.join(r.s3, RUN_PREFIX, 'output.log'), 'utf8')).toContain(
       `input=${path.join(r.work, 'input')} output=${path.join(r.work, 'output')}`,
     );
-    expect(heartbeatCalls(r)[0].slice(-3)).toEqual(['--', '/bin/bash', '$WORK/job/jobs/nightly.sh']);
+    expect(heartbeatCalls(r)[0].slice(-5)).toEqual(['--', '/bin/bash', '$WORK/job-start.sh', '/bin/bash', '$WORK/job/jobs/nightly.sh']);
   });
 });
