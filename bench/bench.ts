@@ -4,6 +4,9 @@
  * - synth: time to build and synthesize one stack holding one pipeline (median of 5);
  * - template: size and resource count; state machine definition size (Step Functions allows 1 MB);
  * - user data: the bootstrap's size against EC2's 16 KB user-data limit;
+ * - bootstrap: from its start to the job's first line, run in the test sandbox, where every AWS call, the package
+ *   install and the runtime are local fakes (median of 5), so what remains is the bootstrap's own cost (bash,
+ *   python3, node -e) and the boot phases between;
  * - runtime: bundle size (raw and gzip), what the instance downloads at boot;
  * - runtime on the wire: start-up to first heartbeat, and a whole `true` job, against a local
  *   Step Functions endpoint (median of 5 runs each);
@@ -19,10 +22,13 @@ import * as zlib from 'zlib';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { ShellScriptPipeline } from '../src';
+import { BOOT_PHASES } from '../src/protocol';
 import { BUNDLE, measureRuntimePeakRss, offlineAwsEnv } from '../test/runtime/harness';
+import { renderBootstrap } from '../test/support/bootstrap';
 import { FakeStepFunctions } from '../test/support/fake-sfn';
 import { runLocally } from '../test/support/local-sfn';
 import { happyHandlers } from '../test/support/run-handlers';
+import { BUCKET, cleanupSandboxes, jobObjects, RENDER_OPTIONS, runSandbox } from '../test/support/sandbox';
 import { definitionOf } from '../test/support/template';
 import '../test/support/setup-polyfills';
 
@@ -93,6 +99,29 @@ async function main(): Promise<void> {
       `${transitions} × $${PRICES.transition} + 1 Express request $${PRICES.expressRequest} + ${VALIDATION_SECONDS} s at 64 MB (assumed); ` +
       `before: $${(before * PRICES.transition).toFixed(6)}; the AWS sample: $${(SEED_TRANSITIONS * PRICES.transition).toFixed(6)}`);
   }
+
+  // ---- bootstrap in the sandbox -----------------------------------------------------------------
+  // The job's first line carries its time; the run log's phase lines say where the time went.
+  const toFirstLine: number[] = [];
+  const phaseTimes: number[][] = [];
+  try {
+    for (let i = 0; i < 5; i++) {
+      const objects = { ...jobObjects(), [`${BUCKET}/jobs/nightly.sh`]: 'echo "first line $(date +%s%3N)"\n' };
+      // SSP_SLEEP: the fakes' waits last 2 s, so the background heartbeat loop (every 100 s on an instance) stays quiet.
+      const r = runSandbox({ script: renderBootstrap(RENDER_OPTIONS), objects, env: { SSP_RUN_JOB: '1', SSP_SLEEP: '2' } });
+      const log = fs.readFileSync(path.join(r.work, 'output.log'), 'utf8');
+      const first = /^first line (\d{13})$/m.exec(log);
+      if (!first) throw new Error(`the job did not run in the sandbox:\n${r.output}`);
+      // From the bootstrap's first line (userdata-start: bash has only set a few variables before it) to the job's.
+      const phases = BOOT_PHASES.map((phase) => Number(new RegExp(`^ssp-phase ${phase} (\\d{13})$`, 'm').exec(log)![1]));
+      phaseTimes.push(phases);
+      toFirstLine.push(Number(first[1]) - phases[0]);
+    }
+  } finally {
+    cleanupSandboxes();
+  }
+  const steps = BOOT_PHASES.slice(1).map((phase, i) => `${phase} +${median(phaseTimes.map((t) => t[i + 1] - t[i]))}`).join(', ');
+  row("bootstrap to the job's first line (sandbox, no network/install)", `${median(toFirstLine)} ms`, `median of 5; ms per phase: ${steps}`);
 
   // ---- runtime bundle ---------------------------------------------------------------------------
   if (!fs.existsSync(BUNDLE)) throw new Error(`missing ${BUNDLE}: run npx projen bundle`);

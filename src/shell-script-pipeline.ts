@@ -121,8 +121,12 @@ export class ShellScriptPipeline extends Construct {
 
     const bootstrap = new Bootstrap({
       bucketName: bucket.bucketName,
+      // The job bucket and the CDK asset bucket are in the stack's account: the bootstrap reads from no other.
+      accountId: Stack.of(this).account,
       roleId: instance.role.roleId,
       runtimeUrl: runtime.url,
+      runtimeSha256: runtime.sha256,
+      // Text, so a duration from a CloudFormation parameter resolves at deploy time; the bootstrap does the arithmetic.
       jobSeconds: attempts.jobSeconds,
       heartbeatSeconds: attempts.heartbeatSeconds,
     });

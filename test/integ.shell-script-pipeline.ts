@@ -157,7 +157,8 @@ const logHead = okInstance.next(
   aws
     .awsApiCall('S3', 'getObject', {
       Bucket: pipeline.bucket.bucketName,
-      Key: `${RUNS_PREFIX}${executionName(ok.executionArn)}/${okOwner}/output.log`,
+      // pipeline/runs/<RoleId>:<InstanceId>/<execution>/: the instance's own folder, then the run's.
+      Key: `${RUNS_PREFIX}${okOwner}/${executionName(ok.executionArn)}/output.log`,
       Range: LOG_HEAD_RANGE,
     })
     .assertAtPath('Body', ExpectedResult.stringLikeRegexp(`^${phaseLines}`)),

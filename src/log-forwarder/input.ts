@@ -65,11 +65,11 @@ export function parseInput(event: unknown, env: Readonly<Record<string, string |
   if (!LOG_GROUP_NAME.test(logGroupName)) throw invalid(`'logGroupName' is not a valid log group name: ${show(logGroupName)}`);
 
   if (!key.startsWith(RUNS_PREFIX) || !key.endsWith(`/${RUN_LOG_FILE}`)) {
-    throw invalid(`'key' must be a run log, ${RUNS_PREFIX}<run>/<instance>/${RUN_LOG_FILE}; got ${show(key)}`);
+    throw invalid(`'key' must be a run log, ${RUNS_PREFIX}<role ID>:<instance ID>/<execution>/${RUN_LOG_FILE}; got ${show(key)}`);
   }
   const segments = key.slice(RUNS_PREFIX.length).split('/');
   if (segments.length < 3 || segments.some((s) => s === '' || s === '.' || s === '..') || CONTROL.test(key)) {
-    throw invalid(`'key' must be a run log, ${RUNS_PREFIX}<run>/<instance>/${RUN_LOG_FILE}, without empty, '.' or '..' segments or control characters; got ${show(key)}`);
+    throw invalid(`'key' must be a run log, ${RUNS_PREFIX}<role ID>:<instance ID>/<execution>/${RUN_LOG_FILE}, without empty, '.' or '..' segments or control characters; got ${show(key)}`);
   }
   if (Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES) throw invalid(`'key' is longer than S3's ${MAX_KEY_BYTES} bytes`);
 

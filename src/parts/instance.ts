@@ -114,7 +114,10 @@ export class Instance {
         conditions: { StringNotEquals: { [`s3:ExistingObjectTag/${OWNER_TAG}`]: '${aws:userid}' } },
       }),
     );
-    const ownRunFolder = bucket.arnForObjects(`${RUNS_PREFIX}*/\${aws:userid}/*`);
+    // pipeline/runs/<aws:userid>/...: the policy variable right after a fixed prefix pins the first folder to this role
+    // session (an aws:userid, <RoleId>:<InstanceId>, has no '/'). A variable after a wildcard would not: '*' also
+    // matches '/', so pipeline/runs/*/${aws:userid}/* let an instance write inside another instance's folder.
+    const ownRunFolder = bucket.arnForObjects(`${RUNS_PREFIX}\${aws:userid}/*`);
     this.role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'WriteOwnRunArtifacts', actions: ['s3:PutObject'], resources: [ownRunFolder] }));
     acknowledge(
       this.role.node.findChild('DefaultPolicy'),
@@ -127,8 +130,9 @@ export class Instance {
       {
         id: wildcardResource(pipeline, ownRunFolder),
         reason:
-          'An instance writes its run log under a folder named after the execution; the ${aws:userid} segment ' +
-          '(<RoleId>:<InstanceId>) limits each instance to its own folder, and the execution name is not known when the policy is written.',
+          'An instance writes its run artifacts under pipeline/runs/${aws:userid}/ (<RoleId>:<InstanceId>, its own role session), ' +
+          'in a folder named after the execution, which is not known when the policy is written. The policy variable comes right ' +
+          "after the fixed prefix, so no key in another instance's folder matches, at any depth.",
       },
     );
 

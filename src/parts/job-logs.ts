@@ -50,11 +50,11 @@ export class JobLogs {
         input: {
           bucket: this.bucket.bucketName,
           key: sfn.JsonPath.format(
-            // Where the bootstrap uploads the log today: pipeline/runs/<execution>/<RoleId>:<InstanceId>/output.log.
-            `${RUNS_PREFIX}{}/{}:{}/${RUN_LOG_FILE}`,
-            sfn.JsonPath.executionName,
+            // Where the bootstrap uploads the log: pipeline/runs/<RoleId>:<InstanceId>/<execution>/output.log.
+            `${RUNS_PREFIX}{}:{}/{}/${RUN_LOG_FILE}`,
             instanceRoleId,
             sfn.JsonPath.stringAt(INSTANCE_ID_PATH),
+            sfn.JsonPath.executionName,
           ),
           logGroupName: logGroup.logGroupName,
           // Stream names may not contain ':' or '*' (CreateLogStream, pattern [^:*]*:

@@ -11,7 +11,11 @@ export const RESERVED_PREFIX = 'pipeline/';
 /** Where the state machine hands each instance its task document (one object per instance). */
 export const TASKS_PREFIX = `${RESERVED_PREFIX}tasks/`;
 
-/** Where instances upload their run artifacts (output log, result). */
+/**
+ * Where instances upload their run artifacts (output log, result): `pipeline/runs/<RoleId>:<InstanceId>/<execution>/`.
+ * The folder of each instance is named after its role session's `aws:userid`, right after this fixed prefix, so the
+ * instance role's write grant `pipeline/runs/${aws:userid}/*` reaches that one folder and nothing nested elsewhere.
+ */
 export const RUNS_PREFIX = `${RESERVED_PREFIX}runs/`;
 
 /**
@@ -126,6 +130,11 @@ export const JOB_ERRORS = {
   RESULT_NOT_STORED: 'Job.ResultNotStored',
   /** The bootstrap failed before the job started (fetching the runtime or the job's files). */
   BOOTSTRAP_FAILED: 'Bootstrap.Failed',
+  /**
+   * The heartbeat runtime the bootstrap downloaded is not the file the pipeline was synthesized with (its sha256
+   * differs): it was not run, and neither was the job.
+   */
+  RUNTIME_TAMPERED: 'Bootstrap.RuntimeTampered',
 } as const;
 
 /** Error names the workflow raises for bad execution input, before any instance is launched. */
@@ -290,3 +299,13 @@ export const LOG_FORWARDER_ENV = {
   BUCKET: 'SSP_LOG_FORWARDER_BUCKET',
   LOG_GROUP: 'SSP_LOG_FORWARDER_LOG_GROUP',
 } as const;
+
+/**
+ * The bootstrap's boot phases. It appends one line per phase to the run log (`output.log`), before anything the job
+ * prints: `ssp-phase <name> <milliseconds since the epoch>`, each once. In task-token mode they come in this order; in
+ * activity mode the task is claimed by the runtime, so `node-ready` and `runtime-fetched` come before `task-read`.
+ */
+export const BOOT_PHASES = ['userdata-start', 'task-read', 'first-heartbeat', 'node-ready', 'runtime-fetched', 'job-start'] as const;
+
+/** The first word of a boot phase line in the run log. */
+export const BOOT_PHASE_MARK = 'ssp-phase';

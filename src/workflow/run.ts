@@ -55,10 +55,11 @@ export class RunStateMachine {
   public readonly validation: InputValidation;
 
   constructor(pipeline: Construct, props: RunStateMachineProps) {
+    // pipeline/runs/<RoleId>:<InstanceId>/<execution>/: the instance's own folder, then the run's (see RUNS_PREFIX).
     const logUrl = sfn.JsonPath.format(
-      `s3://${props.bucket.bucketName}/${RUNS_PREFIX}{}/${props.instanceRoleId}:{}/output.log`,
-      sfn.JsonPath.executionName,
+      `s3://${props.bucket.bucketName}/${RUNS_PREFIX}${props.instanceRoleId}:{}/{}/output.log`,
       sfn.JsonPath.stringAt(INSTANCE_ID_PATH),
+      sfn.JsonPath.executionName,
     );
     const report = new Report(pipeline, 'Report', { ...props, logUrl });
     this.logGroup = stateMachineLogGroup(pipeline, 'StateMachineLogs', props.pipelineId);

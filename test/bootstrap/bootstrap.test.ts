@@ -4,6 +4,7 @@
  * (The script run in a sandbox is in sandbox.test.ts; what each part adds is tested with that part.)
  */
 import { spawnSync } from 'child_process';
+import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { CfnParameter, Duration, Token } from 'aws-cdk-lib';
@@ -12,7 +13,7 @@ import { Bootstrap } from '../../src/bootstrap';
 import { USAGE } from '../../src/runtime/cli';
 import { renderBootstrap } from '../support/bootstrap';
 import { bashSyntaxCheck, cleanupSandboxes, RENDER_OPTIONS, tmpDir } from '../support/sandbox';
-import { rawUserDataIntrinsic, synth, Synthesized, userDataOf, value } from '../support/template';
+import { rawUserDataIntrinsic, synth, Synthesized, TEST_ENV, userDataOf, value } from '../support/template';
 
 afterAll(cleanupSandboxes);
 
@@ -58,9 +59,13 @@ describe.each(SOURCES)('%s', (_name, source) => {
       ['hard cap', /^shutdown -P "\+\$HARD_CAP_MINUTES"/],
       ['exit trap', /^trap finish EXIT$/],
       ['IMDSv2 token', /curl .*-X PUT .*http:\/\/169\.254\.169\.254\/latest\/api\/token/],
-      ['task document', /aws s3 cp .*"s3:\/\/\$BUCKET\/pipeline\/tasks\/\$IID\.json"/],
-      ['runtime download', /aws s3 cp .*"\$RUNTIME_URL" "\$WORK\/heartbeat\.js"/],
-      ['job files', /aws s3 cp .*--recursive .*--exclude 'pipeline\/\*'/],
+      ['task document', /aws s3api get-object --bucket "\$BUCKET" --key "pipeline\/tasks\/\$IID\.json" --expected-bucket-owner "\$ACCOUNT"/],
+      ['first heartbeat, from bash', /^start_heartbeating$/],
+      ['Node.js', /^\(dnf install -y -q nodejs22 /],
+      ['runtime download', /aws s3api get-object .*--expected-bucket-owner "\$ACCOUNT" "\$WORK\/heartbeat\.js"/],
+      ['runtime check', /\| sha256sum -c --status; then$/],
+      ['job bucket check', /^aws s3api head-bucket --bucket "\$BUCKET" --expected-bucket-owner "\$ACCOUNT"/],
+      ['job files', /aws s3 cp .*--recursive "s3:\/\/\$BUCKET\/" "\$WORK\/job\/" --exclude '\*\/\*'/],
       ['heartbeat run', /"\$WORK\/heartbeat\.js" run --task-file "\$TASK"/],
     ];
     const at = steps.map(([name, re]) => [name, lines.findIndex((l) => re.test(l.trim()))] as const);
@@ -79,12 +84,24 @@ describe.each(SOURCES)('%s', (_name, source) => {
     expect(script).not.toMatch(/github/i);
     expect(script).not.toMatch(/nodejs\.org/);
     expect(script).not.toMatch(/npm (install|i)\b/);
-    expect(script).not.toMatch(/taskToken|Task\.Token/);
+    // No token, nor a place for one: the bootstrap only reads the token from the task file at run time.
+    expect(script).not.toMatch(/Task\.Token/);
+    expect(script).not.toMatch(/"taskToken"\s*:\s*"/);
+    expect(script).not.toMatch(/--task-token/);
     expect(script).not.toMatch(/AKIA|ASIA[0-9A-Z]{12}|aws_secret_access_key/i);
   });
 
   test('is under the 16 KB user data limit', () => {
     expect(Buffer.byteLength(script, 'utf8')).toBeLessThan(16 * 1024);
+  });
+
+  test('every S3 read of a single object names the expected bucket owner; no high-level "aws s3" command is given it', () => {
+    const s3api = script.split('\n').filter((l) => /\baws s3api /.test(l));
+    expect(s3api.length).toBeGreaterThanOrEqual(3);
+    for (const line of s3api) expect(line).toContain('--expected-bucket-owner "$ACCOUNT"');
+    // "aws s3 cp" refuses the option ("Unknown options"), which would fail every boot.
+    for (const line of script.split('\n').filter((l) => /\baws s3 (cp|sync|ls) /.test(l))) expect(line).not.toContain('--expected-bucket-owner');
+    expect(script).not.toMatch(/aws s3 cp [^\n]*"\$RUNTIME_URL"/);
   });
 
   test('fetches nothing over http(s) but instance metadata', () => {
@@ -103,8 +120,10 @@ describe('the synthesized UserData', () => {
     expect(runtimeUrl).toMatch(/^s3:\/\/cdk-[a-z0-9]+-assets-[0-9]+-[a-z0-9-]+\/[0-9a-f]{64}\.js$/);
     const expected = renderBootstrap({
       bucketName: value(s, s.pipeline.bucket.bucketName),
+      accountId: TEST_ENV.account,
       roleId: value(s, (s.pipeline.instanceRole as iam.Role).roleId),
       runtimeUrl: runtimeUrl!,
+      runtimeSha256: createHash('sha256').update(fs.readFileSync(path.join(__dirname, '..', '..', 'assets', 'runtime', 'cli', 'heartbeat.js'))).digest('hex'),
       jobSeconds: '3600',
       heartbeatSeconds: '300',
     });
@@ -196,8 +215,8 @@ test('with every option (activity, staging) the bootstrap still passes bash -n a
   expect(r.status).toBe(0);
   expect(Buffer.byteLength(script, 'utf8')).toBeLessThan(16 * 1024);
   // The files it writes at run time pass too.
-  for (const [name, mark] of [['run-job.sh', 'WRAPPER'], ['before-report.sh', 'HOOK']]) {
-    const body = new RegExp(`<<'${mark}'\\n([\\s\\S]*?)\\n${mark}\\n`).exec(script)?.[1];
+  for (const [name, mark] of [['run-job.sh', 'WRAPPER'], ['before-report.sh', 'HOOK'], ['job-start.sh', 'JOBSTART']]) {
+    const body = new RegExp(`<<'${mark}'[^\\n]*\\n([\\s\\S]*?)\\n${mark}\\n`).exec(script)?.[1];
     expect({ name, found: body !== undefined }).toEqual({ name, found: true });
     const f = path.join(tmpDir('ssp-bash-n-'), name);
     fs.writeFileSync(f, body!);
@@ -229,7 +248,9 @@ describe('the skeleton', () => {
     expect(at('  echo exit-step')).toBeGreaterThan(lines.findIndex((l) => l.includes('"s3://$BUCKET/$RUN_PREFIX/bootstrap.log"')));
     expect(at('  echo exit-step')).toBeLessThan(at('  poweroff || shutdown -P now'));
     // A step that needs the runtime comes after its download.
-    expect(at('TASK=from-step')).toBeGreaterThan(lines.findIndex((l) => l.includes('"$RUNTIME_URL" "$WORK/heartbeat.js"')));
+    expect(at('TASK=from-step')).toBeGreaterThan(lines.findIndex((l) => l.includes('--expected-bucket-owner "$ACCOUNT" "$WORK/heartbeat.js"')));
+    // Holding the task, the bootstrap heartbeats from bash at once.
+    expect(at('start_heartbeating')).toBe(at('TASK=from-step') + 3);
     expect(at('echo stage-in')).toBeGreaterThan(at('mkdir -p "$SSP_INPUT_DIR" "$SSP_OUTPUT_DIR"'));
     expect(at('JOB_CMD=(echo job)')).toBeGreaterThan(at('echo stage-in'));
     expect(lines).toContain('export LOG BUCKET RUN_PREFIX NODE WORK HOOK_VAR=1');

@@ -56,6 +56,6 @@ test('the bundle alone, in an empty folder, forwards a run log', async () => {
 test('the bundle refuses bad input with the documented error name', async () => {
   expect(await invoke(inputFor({ key: 'scripts/job.sh' }))).toEqual({
     errorType: LOG_FORWARDER_ERRORS.INVALID_INPUT,
-    errorMessage: '\'key\' must be a run log, pipeline/runs/<run>/<instance>/output.log; got "scripts/job.sh"',
+    errorMessage: '\'key\' must be a run log, pipeline/runs/<role ID>:<instance ID>/<execution>/output.log; got "scripts/job.sh"',
   });
 });

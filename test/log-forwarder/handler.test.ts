@@ -77,7 +77,7 @@ test('a key outside pipeline/runs/ is refused before anything is read or written
   const error = await rejection(handler(inputFor({ key: 'scripts/secret.sh' })));
   expect(error).toEqual({
     name: LOG_FORWARDER_ERRORS.INVALID_INPUT,
-    message: '\'key\' must be a run log, pipeline/runs/<run>/<instance>/output.log; got "scripts/secret.sh"',
+    message: '\'key\' must be a run log, pipeline/runs/<role ID>:<instance ID>/<execution>/output.log; got "scripts/secret.sh"',
   });
   expect(fakes.s3.requests).toEqual([]);
   expect(fakes.logs.requests).toEqual([]);

@@ -30,7 +30,7 @@ test('a key outside pipeline/runs/ is refused, naming the key', () => {
   for (const key of ['scripts/nightly.sh', 'pipeline/tasks/i-1.json', 'pipeline/handoff/i-1.json', 'other/pipeline/runs/a/b/output.log']) {
     const [name, message] = refusal({ ...good, key });
     expect(name).toBe(LOG_FORWARDER_ERRORS.INVALID_INPUT);
-    expect(message).toBe(`'key' must be a run log, pipeline/runs/<run>/<instance>/output.log; got ${JSON.stringify(key)}`);
+    expect(message).toBe(`'key' must be a run log, pipeline/runs/<role ID>:<instance ID>/<execution>/output.log; got ${JSON.stringify(key)}`);
   }
 });
 

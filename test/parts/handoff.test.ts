@@ -3,15 +3,19 @@
  * write. ACTIVITY: the activity, the instance role's polling and hand-over grants, the hand-over lifecycle rule, the
  * activity tasks in local runs, and the bootstrap's claim (in a sandbox).
  */
+import * as fs from 'fs';
+import * as path from 'path';
 import { Match } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { TaskHandoff } from '../../src';
+import { BOOT_PHASES } from '../../src/protocol';
 import { STATES } from '../../src/workflow/states';
 import { renderBootstrap } from '../support/bootstrap';
 import { runLocally } from '../support/local-sfn';
 import { allows, roleStatements, Statement, templateStatementsOf } from '../support/policies';
 import { attemptHandlers, instanceFor, ok } from '../support/run-handlers';
 import {
+  bashHeartbeats,
   BUCKET,
   callIndex,
   cleanupSandboxes,
@@ -19,9 +23,13 @@ import {
   INSTANCE_ID,
   isHeartbeat,
   jobObjects,
+  modeOf,
   RENDER_OPTIONS,
+  RUN_PREFIX,
   RUNTIME_KEY,
+  runLog,
   runSandbox,
+  sfnRequests,
   summary,
   TASK_KEY,
   taskDocument,
@@ -74,7 +82,7 @@ describe('TaskHandoff.TASK_TOKEN (default)', () => {
 
   test('the bootstrap waits for the task document and carries none of activity mode', () => {
     const userData = userDataOf(defaults());
-    expect(userData).toContain('aws s3 cp --only-show-errors "s3://$BUCKET/pipeline/tasks/$IID.json" "$TASK"');
+    expect(userData).toContain('aws s3api get-object --bucket "$BUCKET" --key "pipeline/tasks/$IID.json" --expected-bucket-owner "$ACCOUNT" "$TASK"');
     expect(userData).not.toContain('CLAIMER');
     expect(userData).not.toContain('claim-activity');
   });
@@ -188,19 +196,20 @@ describe('the bootstrap in a sandbox: activity mode', () => {
   ];
 
   test('claims the task in the background, goes on once the task file appears, and lets the claimer finish before reporting', () => {
-    // The claimer lingers 3 s after writing the task file, like a claimer whose last poll is still in flight: long enough
-    // that the bootstrap reaches the job even on a loaded machine (0.5 s was not, under a parallel test run).
+    // The claimer lingers 8 s after writing the task file, like a claimer whose last poll is still in flight: long enough
+    // that the bootstrap reaches the job even on a loaded machine (0.5 s was not, under a parallel test run; 3 s was
+    // not once the bootstrap heartbeated and checked the bucket's owner before the job).
     const r = runSandbox({
       script,
       objects: objects(),
-      env: { SSP_CLAIM_TASK: taskDocument('jobs/nightly.sh'), SSP_CLAIM_DELAY: '0.5', SSP_CLAIM_LINGER: '3', SSP_MARK_REPORT: '1' },
+      env: { SSP_CLAIM_TASK: taskDocument('jobs/nightly.sh'), SSP_CLAIM_DELAY: '0.5', SSP_CLAIM_LINGER: '8', SSP_MARK_REPORT: '1' },
     });
     const calls = heartbeatCalls(r);
     expect(calls.map((c) => c[0])).toEqual(['claim-activity', 'run']);
     expect(calls[0]).toEqual(CLAIM);
 
     const claim = callIndex(r, isHeartbeat('claim-activity'));
-    const runtime = callIndex(r, (c) => c[0] === 'aws' && c.includes(`s3://${RUNTIME_KEY}`));
+    const runtime = callIndex(r, (c) => c[0] === 'aws' && c.includes('$WORK/heartbeat.js'));
     const readTask = callIndex(r, (c) => c[0] === 'node' && c[1] === '-e' && c.includes('$WORK/task.json'));
     expect(runtime).toBeGreaterThanOrEqual(0);
     expect(claim).toBeGreaterThan(runtime);
@@ -211,7 +220,7 @@ describe('the bootstrap in a sandbox: activity mode', () => {
     expect(summary(r).filter((l) => l.includes('pipeline/tasks/'))).toEqual([]);
 
     const lines = summary(r);
-    expect(lines).toContain(`aws s3 cp --recursive s3://${BUCKET}/jobs/ $WORK/job/jobs/ --exclude pipeline/*`);
+    expect(lines).toContain(`aws s3 cp --recursive s3://${BUCKET}/jobs/ $WORK/job/jobs/`);
     // The before-report hook waited for the claimer's last poll to be handed over.
     expect(lines.indexOf('claimer-exit')).toBeGreaterThan(lines.indexOf('heartbeat run'));
     expect(lines.indexOf('report')).toBeGreaterThan(lines.indexOf('claimer-exit'));
@@ -223,8 +232,47 @@ describe('the bootstrap in a sandbox: activity mode', () => {
     expect(heartbeatCalls(r)).toEqual([CLAIM]);
     expect(r.output).toContain('[bootstrap] no activity task for this instance');
     const lines = summary(r);
-    expect(lines.filter((l) => l.includes('--recursive') || l.includes('pipeline/runs/'))).toEqual([]);
+    expect(lines.filter((l) => l.includes('--recursive'))).toEqual([]);
+    // No execution known: only the instance's own folder gets the logs.
+    expect(lines.filter((l) => l.includes('pipeline/runs/') && !l.includes(`/pipeline/runs/${RENDER_OPTIONS.roleId}:${INSTANCE_ID}/`))).toEqual([]);
     expect(lines.at(-1)).toBe('poweroff');
     expect(r.status).not.toBe(0);
+  });
+
+  test('the bootstrap heartbeats from bash only once it holds the claimed task (the activity\'s timers start at the claim)', () => {
+    const r = runSandbox({ script, objects: objects(), env: { SSP_CLAIM_TASK: taskDocument('jobs/nightly.sh'), SSP_CLAIM_LINGER: '1' } });
+    const claim = callIndex(r, isHeartbeat('claim-activity'));
+    const [first] = bashHeartbeats(r);
+    expect(first).toBeGreaterThan(claim);
+    expect(sfnRequests(r)[0]).toEqual({ command: 'send-task-heartbeat', request: { taskToken: 'token-exec-1' } });
+    expect(modeOf(r, 'task.json')).toBe('600');
+    expect(heartbeatCalls(r).map((c) => c[0])).toEqual(['claim-activity', 'run']);
+  });
+
+  test('the phase lines come in activity order: the runtime is there before the task', () => {
+    const r = runSandbox({ script, objects: objects(), env: { SSP_CLAIM_TASK: taskDocument('jobs/nightly.sh'), SSP_RUN_JOB: '1' } });
+    const phases = runLog(r).split('\n').filter((l) => l.startsWith('ssp-phase ')).map((l) => l.split(' ')[1]);
+    expect(phases).toEqual(['userdata-start', 'node-ready', 'runtime-fetched', 'task-read', 'first-heartbeat', 'job-start']);
+    expect([...phases].sort()).toEqual([...BOOT_PHASES].sort());
+    expect(fs.readFileSync(path.join(r.s3, RUN_PREFIX, 'output.log'), 'utf8')).toMatch(/^ssp-phase userdata-start \d{13}\n/);
+  });
+
+  test('a tampered runtime is not run, so nothing claims the task: the instance powers off and the execution times out', () => {
+    const r = runSandbox({ script, objects: { ...objects(), [RUNTIME_KEY]: '// not the runtime' }, env: { SSP_CLAIM_TASK: taskDocument('jobs/nightly.sh') } });
+    expect(heartbeatCalls(r)).toEqual([]);
+    expect(sfnRequests(r)).toEqual([]);
+    expect(r.output).toContain('as synthesized: it was not run');
+    expect(r.output).toContain('[bootstrap] no task to report to');
+    expect(summary(r).at(-1)).toBe('poweroff');
+  });
+
+  test('a job bucket of another account (the task came from the activity): refused before any of its files is read, Bootstrap.Failed', () => {
+    const r = runSandbox({ script, objects: objects(), env: { SSP_CLAIM_TASK: taskDocument('jobs/nightly.sh'), SSP_FOREIGN_BUCKETS: BUCKET } });
+    expect(heartbeatCalls(r).map((c) => c.slice(0, 5))).toEqual([
+      expect.arrayContaining(['claim-activity']),
+      ['fail', '--task-file', '$WORK/task.json', '--error', 'Bootstrap.Failed'],
+    ]);
+    expect(heartbeatCalls(r)[1].at(-1)).toBe(`the job bucket ${BUCKET} is not a bucket of account ${RENDER_OPTIONS.accountId}`);
+    expect(summary(r).filter((l) => l.includes('--recursive'))).toEqual([]);
   });
 });

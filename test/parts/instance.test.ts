@@ -8,6 +8,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Instance, InstanceProps } from '../../src/parts/instance';
 import { STATES } from '../../src/workflow/states';
+import { evaluate, instanceRolePolicies } from '../support/iam';
 import { nag, readable } from '../support/nag';
 import { allStatements, ec2Arn, hasAction, roleStatements, Statement } from '../support/policies';
 import {
@@ -87,6 +88,40 @@ describe('checks', () => {
   });
 });
 
+describe('the run-folder grant, decided by the IAM simulator', () => {
+  const role = instanceRolePolicies(synth().json);
+  const me = role.session('i-0aaaaaaaaaaaaaaaa');
+  const other = role.session('i-0bbbbbbbbbbbbbbbb');
+  // An instance ID of the older 8-digit form is a prefix of no 17-digit one here, but a longer ID that starts with a
+  // shorter one must not reach into its folder either.
+  const longer = role.session('i-0aaaaaaaaaaaaaaaab');
+  const put = (key: string) =>
+    evaluate(role.statements, { principal: me.principal, action: 's3:PutObject', resource: `${role.bucketArn}/${key}`, context: me.context, resourcePolicy: role.bucketPolicy });
+
+  test.each([
+    ['its run log', () => `pipeline/runs/${me.userid}/exec-1/output.log`],
+    ['its result', () => `pipeline/runs/${me.userid}/exec-1/result.json`],
+    ['a file at any depth of its own folder', () => `pipeline/runs/${me.userid}/exec-1/a/b/c.txt`],
+    ['its own folder, no execution', () => `pipeline/runs/${me.userid}/bootstrap.log`],
+  ])('an instance may write %s', async (_what, key) => {
+    await expect(put(key())).resolves.toBe('Allowed');
+  });
+
+  test.each([
+    ["another instance's run log", () => `pipeline/runs/${other.userid}/exec-1/output.log`],
+    ["its own userid as a folder inside another instance's folder", () => `pipeline/runs/${other.userid}/${me.userid}/y`],
+    ["its own userid deeper inside another instance's folder", () => `pipeline/runs/${other.userid}/x/${me.userid}/y`],
+    ['the old layout, under an execution folder', () => `pipeline/runs/exec-1/${me.userid}/output.log`],
+    ['the folder of an instance whose userid starts with its own', () => `pipeline/runs/${longer.userid}/exec-1/output.log`],
+    ['a sibling name that starts with its own userid', () => `pipeline/runs/${me.userid}x/exec-1/output.log`],
+    ['the runs prefix itself', () => `pipeline/runs/${me.userid}`],
+    ['a task document', () => 'pipeline/tasks/i-0aaaaaaaaaaaaaaaa.json'],
+    ['a user script', () => 'jobs/nightly.sh'],
+  ])('an instance may not write %s', async (_what, key) => {
+    await expect(put(key())).resolves.toBe('ImplicitlyDenied');
+  });
+});
+
 describe('with default props', () => {
   let s: Synthesized;
   let template: Template;
@@ -126,9 +161,9 @@ describe('with default props', () => {
       );
     });
 
-    test('may write only under pipeline/runs/*/${aws:userid}/', () => {
+    test('may write only under pipeline/runs/${aws:userid}/, the policy variable right after the fixed prefix', () => {
       const writes = statements.filter((st) => st.Effect === 'Allow' && st.Action.some((a) => /^s3:(Put|Delete|\*)/i.test(a)));
-      expect(writes).toEqual([expect.objectContaining({ Action: ['s3:PutObject'], Resource: [`${bucketArn}/pipeline/runs/*/\${aws:userid}/*`] })]);
+      expect(writes).toEqual([expect.objectContaining({ Action: ['s3:PutObject'], Resource: [`${bucketArn}/pipeline/runs/\${aws:userid}/*`] })]);
     });
 
     test('may answer tasks of its own state machine only', () => {

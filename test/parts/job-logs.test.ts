@@ -93,7 +93,7 @@ describe('"Forward job log" in the run state machine', () => {
     expect(input).toEqual({
       bucket: value(s, s.pipeline.bucket.bucketName),
       // The run folder the bootstrap writes: pipeline/runs/<execution>/<RoleId>:<InstanceId>/.
-      key: `pipeline/runs/exec-1/AROATESTROLEID:${INSTANCE}/output.log`,
+      key: `pipeline/runs/AROATESTROLEID:${INSTANCE}/exec-1/output.log`,
       logGroupName: value(s, s.pipeline.jobLogGroup!.logGroupName),
       logStreamName: `exec-1/${INSTANCE}`,
     });
@@ -142,8 +142,8 @@ describe('"Forward job log" in the run state machine', () => {
     }));
     expect(r.status).toBe('SUCCEEDED');
     expect(r.calls[STATES.FORWARD_JOB_LOG].map((i) => [i.key, i.logStreamName])).toEqual([
-      [`pipeline/runs/exec-1/AROATESTROLEID:${instanceFor(1)}/output.log`, `exec-1/${instanceFor(1)}`],
-      [`pipeline/runs/exec-1/AROATESTROLEID:${instanceFor(2)}/output.log`, `exec-1/${instanceFor(2)}`],
+      [`pipeline/runs/AROATESTROLEID:${instanceFor(1)}/exec-1/output.log`, `exec-1/${instanceFor(1)}`],
+      [`pipeline/runs/AROATESTROLEID:${instanceFor(2)}/exec-1/output.log`, `exec-1/${instanceFor(2)}`],
     ]);
   });
 });

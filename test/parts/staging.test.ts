@@ -127,7 +127,7 @@ describe('staging', () => {
     expect(script).not.toContain('SSP_OUTPUT_URL');
     expect(script).not.toContain('"$SSP_INPUT_DIR/');
     const bucket = resolveIntrinsics(cfn(s, s.pipeline.bucket.bucketArn), s.json.Resources);
-    expect(resourcesAllowed(s, s.pipeline.instanceRole, 's3:PutObject').filter((r) => !r.startsWith(`${bucket}/pipeline/`))).toEqual([]);
+    expect(resourcesAllowed(s, s.pipeline.instanceRole, 's3:PutObject')).toEqual([`${bucket}/pipeline/runs/\${aws:userid}/*`]);
     expect(templateStatementsOf(s, s.pipeline.instanceRole).filter((st) => st.Sid === 'WriteOwnStagedOutput')).toEqual([]);
   });
 });
@@ -164,7 +164,8 @@ describe('the bootstrap in a sandbox: staging', () => {
     expect(fs.readFileSync(path.join(r.work, 'input/in/a/deep/two.csv'), 'utf8')).toBe('2\n');
     expect(fs.existsSync(path.join(r.work, 'input/in/c'))).toBe(false);
     const [run] = heartbeatCalls(r);
-    expect(run.slice(run.indexOf('--'))).toEqual(['--', '/bin/bash', '$WORK/run-job.sh', '$WORK/job/jobs/nightly.sh']);
+    // job-start.sh marks the job's start in the run log and execs the rest (the bootstrap's boot phases).
+    expect(run.slice(run.indexOf('--'))).toEqual(['--', '/bin/bash', '$WORK/job-start.sh', '/bin/bash', '$WORK/run-job.sh', '$WORK/job/jobs/nightly.sh']);
     expect(r.sidecar('job-status')).toBe('0\n');
   });
 
@@ -215,6 +216,6 @@ describe('the bootstrap in a sandbox: staging', () => {
     expect(fs.readFileSync(path.join(r.s3, RUN_PREFIX, 'output.log'), 'utf8')).toContain(
       `input=${path.join(r.work, 'input')} output=${path.join(r.work, 'output')}`,
     );
-    expect(heartbeatCalls(r)[0].slice(-3)).toEqual(['--', '/bin/bash', '$WORK/job/jobs/nightly.sh']);
+    expect(heartbeatCalls(r)[0].slice(-5)).toEqual(['--', '/bin/bash', '$WORK/job-start.sh', '/bin/bash', '$WORK/job/jobs/nightly.sh']);
   });
 });

@@ -16,7 +16,7 @@ import { FakeStepFunctions } from '../support/fake-sfn';
 
 const BUCKET = 'job-bucket';
 /** The bootstrap's choice: the run's own prefix, beside output.log. */
-const PREFIX = 'pipeline/runs/exec-1/AROAEXAMPLEROLEID:i-0123456789abcdef0/';
+const PREFIX = 'pipeline/runs/AROAEXAMPLEROLEID:i-0123456789abcdef0/exec-1/';
 const SPILL_TO = `s3://${BUCKET}/${PREFIX}`;
 const RESULT_KEY = `${PREFIX}${RESULT_OBJECT_NAME}`;
 const MIB = 1024 * 1024;
@@ -127,7 +127,7 @@ describe('run --spill-to', () => {
   test('S3 refuses the upload (AccessDenied): Job.ResultNotStored, naming the location and the error', async () => {
     const dir = tmpDir();
     const token = sfn.addToken();
-    const prefix = 'pipeline/runs/exec-denied/AROAEXAMPLEROLEID:i-0123456789abcdef0/';
+    const prefix = 'pipeline/runs/AROAEXAMPLEROLEID:i-0123456789abcdef0/exec-denied/';
     s3.injectFault({ method: 'PUT', fault: 'AccessDenied' });
     const res = await runWith(dir, token, resultJob(dir, resultOfBytes(MIB)), ['--spill-to', `s3://${BUCKET}/${prefix}`]);
 
@@ -139,7 +139,7 @@ describe('run --spill-to', () => {
     expect(cause.message).toMatch(new RegExp(`^the result \\(${MIB} bytes\\) could not be stored at s3://${BUCKET}/${prefix}result.json: AccessDenied`));
     // Not retried: a refusal will not change.
     expect(s3.requestsFor('PUT')).toHaveLength(1);
-    expect(s3.keys(BUCKET, 'pipeline/runs/exec-denied/')).toEqual([]);
+    expect(s3.keys(BUCKET, 'pipeline/runs/AROAEXAMPLEROLEID:i-0123456789abcdef0/exec-denied/')).toEqual([]);
   });
 
   test('throttling and server errors are retried, then the result is stored', async () => {

@@ -154,11 +154,10 @@ describe.each(Object.keys(CONSTRUCTS))('%s construct', (name) => {
       expect(await decide(a, 's3:PutObject', `${runFolder(A, 'exec-2')}/result.json`)).toBe('Allowed');
     });
 
-    // Needs the run-folder layout pipeline/runs/<RoleId>:<InstanceId>/<execution>/ with the grant
-    // pipeline/runs/${aws:userid}/* (parts/instance.ts and the bootstrap, another change). Today's grant,
-    // pipeline/runs/*/${aws:userid}/*, lets A write anywhere below a folder named after itself, B's run folder
-    // included: this test fails, so it is marked failing until that change lands; then it passes, and `.failing` must go.
-    test.failing("cannot write into B's run folder at any depth, even below a folder named after A", async () => {
+    // The run-folder layout pipeline/runs/<RoleId>:<InstanceId>/<execution>/ with the grant pipeline/runs/${aws:userid}/*
+    // (parts/instance.ts): the variable right after a fixed prefix. The earlier grant, pipeline/runs/*/${aws:userid}/*,
+    // let A write anywhere below a folder named after itself, B's run folder included.
+    test("cannot write into B's run folder at any depth, even below a folder named after A", async () => {
       for (const key of [`${runFolder(B, 'exec-1')}/x/${owner(A)}/y`, `pipeline/runs/${owner(B)}/x/${owner(A)}/y`]) {
         expect({ key, decision: await decide(a, 's3:PutObject', key) }).toEqual({ key, decision: expect.stringMatching(/Denied$/) });
       }

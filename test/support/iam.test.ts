@@ -60,17 +60,18 @@ describe('IAM decisions for the instance role of the default construct', () => {
   });
 
   test('an instance may write into its own run folder', async () => {
-    await expect(putObject(`pipeline/runs/exec-1/${me.userid}/output.log`)).resolves.toBe('Allowed');
+    await expect(putObject(`pipeline/runs/${me.userid}/exec-1/output.log`)).resolves.toBe('Allowed');
   });
 
   test("an instance may not write into another instance's run folder", async () => {
-    await expect(putObject(`pipeline/runs/exec-1/${other.userid}/output.log`)).resolves.toBe('ImplicitlyDenied');
+    await expect(putObject(`pipeline/runs/${other.userid}/exec-1/output.log`)).resolves.toBe('ImplicitlyDenied');
   });
 
-  test("CURRENT BEHAVIOUR (a known weakness, to be fixed): a key that nests its own userid under another instance's folder is allowed", async () => {
-    // `pipeline/runs/*/${aws:userid}/*` lets the first `*` span slashes, so "<exec>/<other userid>/x" matches it.
-    // When the weakness is fixed this test fails: change it to expect 'ImplicitlyDenied'.
-    await expect(putObject(`pipeline/runs/exec-1/${other.userid}/x/${me.userid}/y`)).resolves.toBe('Allowed');
+  test("FIXED (was a known weakness): a key that nests its own userid inside another instance's folder is denied", async () => {
+    // The grant was pipeline/runs/*/${aws:userid}/*, whose first '*' spans slashes, so "<exec>/<other userid>/x" matched
+    // it. It is now pipeline/runs/${aws:userid}/*: the variable right after the fixed prefix pins the first folder.
+    await expect(putObject(`pipeline/runs/${other.userid}/x/${me.userid}/y`)).resolves.toBe('ImplicitlyDenied');
+    await expect(putObject(`pipeline/runs/exec-1/${other.userid}/x/${me.userid}/y`)).resolves.toBe('ImplicitlyDenied');
   });
 });
 

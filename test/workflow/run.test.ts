@@ -65,7 +65,7 @@ describe('the run workflow, executed by a local ASL interpreter', () => {
     const message = notifications(r)[0].Message;
     expect(message.instanceId).toBe(INSTANCE);
     expect(message.job).toEqual({ exitCode: 0, durationSeconds: 12, outputTail: 'done\n' });
-    expect(message.log).toMatch(new RegExp(`/pipeline/runs/exec-1/AROATESTROLEID:${INSTANCE}/output.log$`));
+    expect(message.log).toMatch(new RegExp(`/pipeline/runs/AROATESTROLEID:${INSTANCE}/exec-1/output.log$`));
     expect(r.output.job.exitCode).toBe(0);
   });
 

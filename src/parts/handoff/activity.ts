@@ -86,14 +86,14 @@ export class ActivityHandoff implements Handoff {
 
 /**
  * The bootstrap fetches the runtime, which polls the activity in the background and writes this instance's task
- * (drawn by itself, or handed over by another instance) to the task file; it hands over tasks it draws for other
+ * (drawn by itself, or handed over by another instance) to the task file (0600); the activity's timers start at that
+ * claim, so the bootstrap's own heartbeats start there too; it hands over tasks it draws for other
  * instances, and keeps going until its in-flight poll is answered: the before-report hook and the exit trap wait for it.
  */
 export function addActivityClaim(bootstrap: Bootstrap, activityArn: string): void {
   bootstrap.setTaskStep({
     afterRuntime: true,
-    script: `TASK="$WORK/task.json"
-"$NODE" "$WORK/heartbeat.js" claim-activity --activity-arn '${activityArn}' --instance-id "$IID" --bucket "$BUCKET" \\
+    script: `"$NODE" "$WORK/heartbeat.js" claim-activity --activity-arn '${activityArn}' --instance-id "$IID" --bucket "$BUCKET" \\
   --owner-tag-value "$ROLE_ID:$IID" --out "$TASK" --wait-seconds "$JOB_SECONDS" &
 CLAIMER=$!
 until [ -s "$TASK" ]; do

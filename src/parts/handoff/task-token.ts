@@ -33,14 +33,17 @@ export class TaskTokenHandoff implements Handoff {
   }
 }
 
-/** The bootstrap waits for the task document the state machine writes for this instance, then fetches the runtime. */
+/**
+ * The bootstrap waits for the task document the state machine writes for this instance, then (holding the token)
+ * heartbeats and fetches the runtime. The document is read from this account's bucket only, into a file only root may
+ * read.
+ */
 export function addTaskDocumentStep(bootstrap: Bootstrap): void {
   bootstrap.setTaskStep({
     afterRuntime: false,
     script: `# The task document: written by the state machine right after launch, readable by this instance only.
-TASK="$WORK/task.json"
 deadline=$((SECONDS + TASK_WAIT_SECONDS))
-until aws s3 cp --only-show-errors "s3://$BUCKET/${TASKS_PREFIX}$IID.json" "$TASK" 2>/dev/null; do
+until (umask 077 && aws s3api get-object --bucket "$BUCKET" --key "${TASKS_PREFIX}$IID.json" --expected-bucket-owner "$ACCOUNT" "$TASK" >/dev/null 2>&1); do
   if [ "$SECONDS" -ge "$deadline" ]; then
     echo '[bootstrap] no task document; the workflow will time this run out'
     exit 1
