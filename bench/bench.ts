@@ -11,6 +11,11 @@
  * - runtime on the wire: start-up to first heartbeat, and a whole `true` job, against a local
  *   Step Functions endpoint (median of 5 runs each);
  * - runtime memory: its peak RSS (VmHWM) while a `sleep 2` job runs (median of 3; Linux only).
+ * - synth per further pipeline: the marginal synth time of each pipeline after the first in one stack;
+ * - addresses: the job subnets' usable addresses in the default VPC;
+ * - runtime exit to report: from the job's last line to the success at the endpoint (median of 5);
+ * - local load run: N executions at once (SSP_BENCH_EXECUTIONS, default 50) through the real definition, each
+ *   instance a real runtime process: wall time and results that crossed (must be 0);
  * - cost per run: the billed state transitions of a typical run and of a run with 100 args, counted by running the
  *   real definitions in the local interpreter, and what they cost (see PRICES).
  */
@@ -23,9 +28,11 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { ShellScriptPipeline } from '../src';
 import { BOOT_PHASES } from '../src/protocol';
+import { runLoad } from '../test/e2e/load-run';
 import { BUNDLE, measureRuntimePeakRss, offlineAwsEnv } from '../test/runtime/harness';
 import { renderBootstrap } from '../test/support/bootstrap';
 import { FakeStepFunctions } from '../test/support/fake-sfn';
+import { instanceRolePolicies } from '../test/support/iam';
 import { runLocally } from '../test/support/local-sfn';
 import { happyHandlers } from '../test/support/run-handlers';
 import { BUCKET, cleanupSandboxes, jobObjects, RENDER_OPTIONS, runSandbox } from '../test/support/sandbox';
@@ -78,6 +85,24 @@ async function main(): Promise<void> {
   row('run state machine definition', `${JSON.stringify(runMachine).length} B`, 'Step Functions limit 1 MB');
   row('states in the run definition', `${Object.keys(runMachine.States).length}`);
   row('user data (bootstrap)', `${userData.length} B`, `EC2 limit 16384 B; ${((userData.length / 16384) * 100).toFixed(0)}% used`);
+
+  // ---- marginal synth time per further pipeline in the same stack -------------------------------
+  const synthWith = (pipelines: number): number => {
+    const t0 = process.hrtime.bigint();
+    const stack = new Stack(new App(), 'Bench', { env: { account: '111111111111', region: 'eu-west-1' } });
+    for (let p = 0; p < pipelines; p++) new ShellScriptPipeline(stack, `Pipeline${p}`);
+    Template.fromStack(stack);
+    return Number(process.hrtime.bigint() - t0) / 1e6;
+  };
+  const one = median([0, 1, 2].map(() => synthWith(1)));
+  const four = median([0, 1, 2].map(() => synthWith(4)));
+  row('synth, each further pipeline in a stack', `${((four - one) / 3).toFixed(0)} ms`, `median of 3: 1 pipeline ${one.toFixed(0)} ms, 4 pipelines ${four.toFixed(0)} ms`);
+
+  // ---- addresses for job instances in the default VPC ------------------------------------------
+  // Every subnet loses 5 addresses to AWS (https://docs.aws.amazon.com/vpc/latest/userguide/subnet-sizing.html).
+  const subnets = Object.values<any>(json.Resources).filter((r) => r.Type === 'AWS::EC2::Subnet').map((r) => String(r.Properties.CidrBlock));
+  const addresses = subnets.reduce((sum, cidr) => sum + 2 ** (32 - Number(cidr.split('/')[1])) - 5, 0);
+  row('addresses for job instances (default VPC)', `${addresses}`, `subnets ${subnets.join(', ')}; target >= 1000`);
 
   // ---- billed state transitions per run: the real definitions in the local interpreter -------------
   // The typical run of issue 9: a script, 2 args, 1 env var.
@@ -141,6 +166,7 @@ async function main(): Promise<void> {
   };
   const firstHeartbeat: number[] = [];
   const wholeJob: number[] = [];
+  const exitToReport: number[] = [];
   for (let i = 0; i < 5; i++) {
     const token = fake.addToken(`bench-${i}`);
     const taskFile = path.join(dir, `task-${i}.json`);
@@ -149,16 +175,22 @@ async function main(): Promise<void> {
       JSON.stringify({ taskToken: token, executionArn: 'arn:aws:states:eu-west-1:111111111111:execution:B:b', executionName: 'b', script: 'x', args: [], heartbeatSeconds: 60 }),
     );
     const t0 = Date.now();
-    const child = spawn(process.execPath, [BUNDLE, 'run', '--task-file', taskFile, '--', 'true'], { env, stdio: 'ignore' });
+    // The job's last act is to write the time; the fake records when the success arrives.
+    const exitFile = path.join(dir, `exit-${i}`);
+    const job = ['/bin/bash', '-c', `date +%s%3N > ${exitFile}`];
+    const child = spawn(process.execPath, [BUNDLE, 'run', '--task-file', taskFile, '--', ...job], { env, stdio: 'ignore' });
     const hb = await fake.waitForCall((c) => c.token === token, 30_000);
     firstHeartbeat.push(hb.time - t0);
+    const success = await fake.waitForCall((c) => c.token === token && c.action === 'SendTaskSuccess', 30_000);
+    exitToReport.push(success.time - Number(fs.readFileSync(exitFile, 'utf8')));
     await new Promise((r) => child.on('close', r));
     wholeJob.push(Date.now() - t0);
   }
   await fake.stop();
   fs.rmSync(dir, { recursive: true, force: true });
   row('runtime start to first call (median of 5)', `${median(firstHeartbeat)} ms`, 'node start + SDK load + first request');
-  row('runtime, whole `true` job (median of 5)', `${median(wholeJob)} ms`, 'claim, run, report success, exit');
+  row('runtime, whole short job (median of 5)', `${median(wholeJob)} ms`, 'claim, run, report success, exit');
+  row('runtime, job exit to report (median of 5)', `${median(exitToReport)} ms`, "from the job's last line to SendTaskSuccess at the endpoint");
 
   // ---- runtime memory while a job runs ----------------------------------------------------------
   if (fs.existsSync('/proc/self/status')) {
@@ -172,6 +204,21 @@ async function main(): Promise<void> {
     row('runtime peak RSS (VmHWM) while a job runs', `${kib} kB`, `${(kib / 1024).toFixed(1)} MiB, median of 3; \`sleep 2\` job, local fakes; target 50 MB`);
   } else {
     row('runtime peak RSS (VmHWM) while a job runs', 'n/a', 'needs /proc (Linux)');
+  }
+
+  // ---- local load run ---------------------------------------------------------------------------
+  // N executions at once through the real definition, each instance a real runtime process (test/e2e/load-run.ts).
+  const executions = Number(process.env.SSP_BENCH_EXECUTIONS ?? 50);
+  const loadFake = new FakeStepFunctions();
+  await loadFake.start();
+  const loadDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssp-bench-load-'));
+  try {
+    const load = await runLoad({ executions, definition: runMachine, role: instanceRolePolicies(json), fake: loadFake, work: loadDir });
+    row(`local load run, ${executions} executions at once`, `${load.wallMs} ms`,
+      `crossed results: ${load.crossed}; reads of another's task refused: ${load.bucket.deniedReads}, allowed: ${load.bucket.crossReads}`);
+  } finally {
+    await loadFake.stop();
+    fs.rmSync(loadDir, { recursive: true, force: true });
   }
 }
 
