@@ -124,6 +124,28 @@ project.bundler.addBundle('src/log-forwarder/index.ts', {
   externals: ['aws-crt'],
 });
 
+// The local runner (src/local, README "Run a pipeline locally"): the package's one command. It bundles
+// aws-local-stepfunctions (MIT, a devDependency) with the Promise.withResolvers polyfill it needs on Node 20, so the
+// library gains no runtime dependency. That package imports the Lambda SDK to call real functions for task states
+// without a local handler; the runner gives every task state a handler, so those imports are replaced by a stub that
+// refuses (src/local/no-aws.ts): the bundle cannot reach AWS, and stays small.
+project.bundler.addBundle('src/local/cli.ts', {
+  platform: 'node',
+  target: 'node20',
+  watchTask: false,
+  banner: '#!/usr/bin/env node',
+  executable: true,
+  keepNames: true,
+  mainFields: ['module', 'main'],
+  esbuildArgs: {
+    '--minify-whitespace': true,
+    '--minify-syntax': true,
+    '--alias:@aws-sdk/client-lambda': './src/local/no-aws.ts',
+    '--alias:@aws-sdk/credential-providers': './src/local/no-aws.ts',
+  },
+});
+project.package.addBin({ 'shell-script-pipeline': 'assets/local/cli/index.js' });
+
 // Tests run the bundled runtime as a real child process, so the test task builds it first: the only bundle step
 // of a build. The npm package must carry the bundles, so packaging refuses to run without them.
 const testTask = project.tasks.tryFind('test')!;
@@ -157,7 +179,13 @@ project.eslint!.addRules({
     {
       zones: [
         { target: './src/runtime', from: './src', except: ['./runtime', './protocol'], message: 'The runtime may import only src/protocol.' },
-        { target: './src/local', from: './src', except: ['./local', './protocol'], message: 'The local runner is bundled on its own; it may import only src/protocol.' },
+        // The state names are plain constants (no imports): the local runner finds a pipeline's states by them.
+        {
+          target: './src/local',
+          from: './src',
+          except: ['./local', './protocol', './workflow/states.ts'],
+          message: 'The local runner is bundled on its own; it may import only src/protocol and src/workflow/states.',
+        },
         { target: './src/log-forwarder', from: './src', except: ['./log-forwarder', './protocol'], message: 'The log forwarder may import only src/protocol.' },
         { target: './src/protocol', from: './src', except: ['./protocol'], message: 'src/protocol is shared by construct and runtime and imports nothing of ours.' },
         { target: ['./src/*.ts', './src/!(runtime|local)/**'], from: ['./src/runtime', './src/local'], message: 'Construct code must not import the runtime; it ships as a bundled asset.' },

@@ -281,3 +281,9 @@ export const LOG_FORWARDER_ENV = {
   BUCKET: 'SSP_LOG_FORWARDER_BUCKET',
   LOG_GROUP: 'SSP_LOG_FORWARDER_LOG_GROUP',
 } as const;
+
+/**
+ * Where the bootstrap keeps its files on the instance. The local runner (src/local) moves it to a sandbox folder in a
+ * copy of the user data, so it must find this exact text there.
+ */
+export const WORK_DIR = '/opt/shell-script-pipeline';
