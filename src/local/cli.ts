@@ -77,7 +77,7 @@ export async function main(argv: string[], io: Io = { out: (l) => console.log(l)
     } catch (e) {
       throw new UsageError(`--input is not JSON (${(e as Error).message}): ${inputText}`);
     }
-    if (input === null || typeof input !== 'object' || Array.isArray(input)) throw new UsageError(`--input must be a JSON object, like '{"script":"jobs/nightly.sh"}'`);
+    if (input === null || typeof input !== 'object' || Array.isArray(input)) throw new UsageError('--input must be a JSON object, like \'{"script":"jobs/nightly.sh"}\'');
     const name = (opts['--name'] as string | undefined) ?? `local-${Math.random().toString(36).slice(2, 10)}`;
     const r = await runLocally({
       templateFile: template,
@@ -106,11 +106,10 @@ function parseArgs(args: string[]): Record<string, string | true> {
   const opts: Record<string, string | true> = {};
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
-    if (FLAGS.has(a)) opts[a] = true;
-    else if (VALUED.has(a)) {
+    if (FLAGS.has(a)) {opts[a] = true;} else if (VALUED.has(a)) {
       if (i + 1 >= args.length) throw new UsageError(`${a} needs a value`);
       opts[a] = args[++i];
-    } else throw new UsageError(`unknown option '${a}'`);
+    } else {throw new UsageError(`unknown option '${a}'`);}
   }
   return opts;
 }

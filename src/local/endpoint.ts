@@ -85,10 +85,13 @@ export class LocalEndpoint {
     if (req.method === 'POST' && target.startsWith('AWSStepFunctions.')) return this.stepFunctions(target.slice('AWSStepFunctions.'.length), body, res);
     if (req.method === 'PUT') return this.putObject(req.url ?? '/', body, res);
     res.writeHead(400, { 'content-type': 'text/plain' }).end(`the local endpoint does not answer ${req.method} ${req.url} ${target}`);
+    return undefined;
   }
 
   private stepFunctions(action: string, body: Buffer, res: http.ServerResponse): void {
-    const json = (status: number, obj: unknown) => res.writeHead(status, { 'content-type': 'application/x-amz-json-1.0' }).end(JSON.stringify(obj));
+    const json = (status: number, obj: unknown): void => {
+      res.writeHead(status, { 'content-type': 'application/x-amz-json-1.0' }).end(JSON.stringify(obj));
+    };
     // Errors have the service's shape: HTTP 400, `__type` and `message` (test/fixtures/aws/sfn-api-task-timed-out.json,
     // sfn-api-invalid-token.json).
     const fail = (type: string, message: string) => json(400, { __type: `com.amazonaws.swf.service.v2.model#${type}`, message });
@@ -127,7 +130,10 @@ export class LocalEndpoint {
   private putObject(url: string, body: Buffer, res: http.ServerResponse): void {
     const key = decodeURIComponent(url.split('?')[0]).replace(/^\/+/, '');
     const file = path.resolve(this.s3Root, key);
-    if (!file.startsWith(path.resolve(this.s3Root) + path.sep)) return void res.writeHead(400).end('bad key');
+    if (!file.startsWith(path.resolve(this.s3Root) + path.sep)) {
+      res.writeHead(400).end('bad key');
+      return;
+    }
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(file, body);
     res.writeHead(200, { ETag: '"local"' }).end();

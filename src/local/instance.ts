@@ -13,9 +13,9 @@ import * as path from 'path';
 import { WORK_DIR } from '../protocol';
 
 const FAKES: Record<string, string> = {
-  shutdown: 'exit 0',
-  poweroff: 'exit 0',
-  sync: 'exit 0',
+  'shutdown': 'exit 0',
+  'poweroff': 'exit 0',
+  'sync': 'exit 0',
   'dnf': 'exit 1',
   'yum': 'exit 1',
   'apt-get': 'exit 1',

@@ -8,9 +8,9 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 // The package's "require" export is a CommonJS build; tsc under module node16 type-checks this import as ESM (TS1479).
-// esbuild bundles it either way.
+// esbuild bundles it either way (a devDependency: bundled into assets/local/cli, never installed with the library).
 // @ts-ignore TS1479
-import { ExecutionError, StateMachine } from 'aws-local-stepfunctions';
+import { ExecutionError, StateMachine } from 'aws-local-stepfunctions'; // eslint-disable-line import/no-extraneous-dependencies
 import { LocalEndpoint } from './endpoint';
 import { LocalInstance } from './instance';
 import { assetFile, LOCAL_ACCOUNT, LOCAL_REGION, LocalPipeline, UsageError } from './template';
@@ -147,7 +147,14 @@ export async function runLocally(o: RunOptions): Promise<RunResult> {
     }
     if (/^arn:aws:[a-z]+:[^:]*:[0-9]*:/.test(resource) && input?.logGroupName !== undefined && input?.logStreamName !== undefined) {
       // The log forwarder (jobLogRetention): there is no log group locally; the run log stays in the bucket copy.
-      const result: LogForwarderResult = { logGroupName: input.logGroupName, logStreamName: input.logStreamName, logBytes: 0, events: 0, batches: 0, omittedBytes: 0 };
+      const result: LogForwarderResult = {
+        logGroupName: input.logGroupName,
+        logStreamName: input.logStreamName,
+        logBytes: 0,
+        events: 0,
+        batches: 0,
+        omittedBytes: 0,
+      };
       o.out(`  (local) the run log is not forwarded to ${input.logGroupName}; it stays in the bucket copy at ${input.key}`);
       return result;
     }
@@ -208,13 +215,13 @@ export async function runLocally(o: RunOptions): Promise<RunResult> {
       if (state.Type === 'Wait') waitTimeOverrides[stateName] = 0;
     }
     const sm = new StateMachine(machine, { validationOptions: { checkArn: false, checkPaths: true } as any });
-    const execution = sm.run(input, {
+    const execution = sm.run(input as any, {
       overrides: { taskResourceLocalHandlers: handlers as any, retryIntervalOverrides, waitTimeOverrides },
       context: {
         Execution: {
           Id: `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT}:execution:${o.pipeline.logicalId}:${name}`,
           Name: name,
-          Input: input,
+          Input: input as any,
           StartTime: new Date().toISOString(),
         },
         Task: { Token: `local-token-${randomBytes(12).toString('hex')}` },

@@ -141,7 +141,7 @@ export function resolve(value: any, json: any): any {
       case 'Fn::ImportValue':
         return `imported-${String(resolve(v, json))}`;
       case 'Fn::If':
-        throw new UsageError(`the template uses Fn::If (a condition); the local runner cannot decide conditions`);
+        throw new UsageError('the template uses Fn::If (a condition); the local runner cannot decide conditions');
     }
   }
   const out: Record<string, any> = {};
