@@ -137,6 +137,7 @@ project.bundler.addBundle('src/local/cli.ts', {
   executable: true,
   keepNames: true,
   mainFields: ['module', 'main'],
+  metafile: true,
   esbuildArgs: {
     '--minify-whitespace': true,
     '--minify-syntax': true,
@@ -145,6 +146,7 @@ project.bundler.addBundle('src/local/cli.ts', {
   },
 });
 project.package.addBin({ 'shell-script-pipeline': 'assets/local/cli/index.js' });
+project.tasks.tryFind('bundle:local/cli')!.exec('node projenrc/third-party-notices.js assets/local/cli/index.js');
 
 // Tests run the bundled runtime as a real child process, so the test task builds it first: the only bundle step
 // of a build. The npm package must carry the bundles, so packaging refuses to run without them.
@@ -234,10 +236,16 @@ packageAll.reset();
 packageAll.spawn(project.tasks.tryFind('package:js')!);
 packageAll.spawn(bindingsCheck);
 
-// The main job with no AWS account: synthesize the example app and describe what it would deploy.
+// The main job with no AWS account: synthesize the example app, describe what it would deploy, then run it locally
+// with the package's `local` command: one run that succeeds and one that fails (expected; example/local-runs.ts checks
+// both exit statuses, so the task fails only when a run does not end as it should).
 project.addTask('example', {
-  description: 'Synthesize the example app (no AWS account needed) and summarize the CloudFormation template',
-  steps: [{ spawn: project.bundler.bundleTask.name }, { exec: 'ts-node --project example/tsconfig.json example/app.ts' }],
+  description: 'Synthesize the example app (no AWS account needed), summarize the template, and run the pipeline locally twice (one success, one expected failure)',
+  steps: [
+    { spawn: project.bundler.bundleTask.name },
+    { exec: 'ts-node --project example/tsconfig.json example/app.ts' },
+    { exec: 'ts-node --project example/tsconfig.json example/local-runs.ts' },
+  ],
 });
 
 // The npm package ships lib/, the runtime bundle in assets/ and the docs; not the CI, example or bench code.
@@ -249,10 +257,12 @@ for (const dir of ['/.ci/', '/example/', '/bench/', '/rosetta/']) project.addPac
 // ts-node only runs the app: type-checking it is tsc's job (test/tsconfig.json), and skipping it saves about 25 s.
 const integEnv = { TS_NODE_TRANSPILE_ONLY: '1' };
 const integRunner = 'integ-runner --language typescript';
+// The test task has built the bundles just before it spawns this check, so the check only requires them: the bundles
+// are built once per build.
 const integSnapshotCheck = project.addTask('integ:snapshot-check', {
   description: 'Offline: synthesize the integration test and fail if its stack differs from the committed snapshot (asset hashes ignored)',
   env: integEnv,
-  steps: [{ spawn: project.bundler.bundleTask.name }, { exec: integRunner }],
+  steps: [{ exec: 'node projenrc/require-bundles.js' }, { exec: integRunner }],
 });
 project.addTask('integ:snapshot-update', {
   description: 'Offline: rewrite the committed integration test snapshot after an intended change (deploys nothing)',

@@ -75,14 +75,22 @@ export async function runLocally(o: RunOptions): Promise<RunResult> {
   const byClientToken = new Map<string, string>();
   const notifications: RunResult['notifications'] = [];
   const statePath: string[] = [];
+  /** How often each state of the run was entered (as printed), and how often its task was called. */
+  const entered = new Map<string, number>();
+  const handled = new Map<string, number>();
 
   o.out(`Local run '${o.executionName}' of pipeline '${o.pipeline.name}' (${o.pipeline.logicalId}) from ${o.templateFile}`);
   o.out(`  bucket s3://${bucket} = a copy of ${o.bucketDir}; instance and bucket copy in ${root}`);
 
   /** Every AWS task of the run, answered locally by its Resource (the service integration it calls). */
   const answer = async (stateName: string, resource: string, input: any, machine: any): Promise<any> => {
-    // Let the event log print that the state was entered before the task acts (and prints).
-    await new Promise((r) => setImmediate(r));
+    // The task acts (and prints) only after the event log printed that its state was entered; the interpreter hands
+    // events out asynchronously, a few turns of the event loop after the fact. Bounded, so it can never hang a run.
+    if (machine === def) {
+      const call = (handled.get(stateName) ?? 0) + 1;
+      handled.set(stateName, call);
+      for (let turn = 0; turn < 1000 && (entered.get(stateName) ?? 0) < call; turn++) await new Promise((r) => setImmediate(r));
+    }
     const integration = resource.replace(/^arn:aws:states:::/, '');
     switch (integration) {
       case 'aws-sdk:sfn:startSyncExecution': {
@@ -232,6 +240,7 @@ export async function runLocally(o: RunOptions): Promise<RunResult> {
         if (!print) continue;
         if (e.type === 'StateEntered') {
           statePath.push(e.state.name);
+          entered.set(e.state.name, (entered.get(e.state.name) ?? 0) + 1);
           const state = machine.States[e.state.name];
           const note = state?.Type === 'Wait' ? ' (a Wait: no waiting locally)' : '';
           o.out(`→ ${e.state.name}${note}`);

@@ -9,7 +9,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { App, Stack } from 'aws-cdk-lib';
 import { ShellScriptPipeline } from '../../src';
-import { main } from '../../src/local/cli';
+import { HELP, main } from '../../src/local/cli';
 import { STATES } from '../../src/workflow/states';
 import { requireBundle } from '../runtime/harness';
 
@@ -83,6 +83,10 @@ describe('a run of the synthesized template', () => {
     // The job's output, from the script the bootstrap copied out of the bucket folder and ran in the script's folder.
     expect(r.stdout).toContain('  │ hello from x\n  │ in jobs\n');
     expect(r.stdout).toContain('    Subject: SUCCEEDED: t-ok\n');
+    // Printed in the order it happens: the notification under its state, the job output under the waiting state.
+    expect(r.stdout.indexOf('→ Notify success')).toBeLessThan(r.stdout.indexOf('Subject: SUCCEEDED'));
+    expect(r.stdout.indexOf('→ Pause for Job Completion')).toBeLessThan(r.stdout.indexOf('│ hello from x'));
+    expect(r.stdout.indexOf('│ hello from x')).toBeLessThan(r.stdout.indexOf('→ Terminate instance'));
     expect(r.stdout).toMatch(/"status": "SUCCEEDED",\n\s+"pipeline": "LocalTest-[0-9A-F]{8}",\n\s+"execution": "t-ok"/);
     expect(r.stdout).toContain('"outputTail": "hello from x\\nin jobs\\n"');
     expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('Execution SUCCEEDED');
@@ -168,4 +172,13 @@ describe('usage errors: a clear message, the short usage and exit 2', () => {
     expect(r.out).toContain('--bucket-dir <dir>');
     expect(r.out).toContain('Exit status: 0 when the execution SUCCEEDED, 1 when it FAILED, 2 on a usage error.');
   });
+});
+
+test("the README's table lists every option of the command's help, and no other", () => {
+  const readme = fs.readFileSync(path.resolve(__dirname, '../../README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Run a pipeline locally'), readme.indexOf('What is real:'));
+  const documented = [...section.matchAll(/^\| `(--[a-z-]+)/gm)].map((m) => m[1]).sort();
+  const options = [...HELP.matchAll(/^ {2}(--[a-z-]+)/gm)].map((m) => m[1]).sort();
+  expect(options.length).toBeGreaterThan(5);
+  expect(documented).toEqual(options);
 });
