@@ -55,6 +55,8 @@ export class LocalEndpoint {
    * HeartbeatSeconds itself; https://docs.aws.amazon.com/step-functions/latest/dg/state-task.html#task-state-fields).
    */
   public waitFor(token: string, heartbeatSeconds?: number): Promise<TokenOutcome> {
+    // A later attempt of the same execution waits on the same token again (the local context has one per execution).
+    this.closed.delete(token);
     return new Promise((resolve) => {
       const entry: OpenToken = { settle: resolve, heartbeatSeconds };
       this.open.set(token, entry);
@@ -106,6 +108,8 @@ export class LocalEndpoint {
     if (!['SendTaskHeartbeat', 'SendTaskSuccess', 'SendTaskFailure'].includes(action)) return fail('UnknownOperationException', `${action} is not answered locally`);
     // A token that was answered or timed out answers TaskTimedOut; one never handed out, InvalidToken.
     if (!entry) return this.closed.has(token) ? fail('TaskTimedOut', "Task Timed Out: 'Provided task does not exist anymore'") : fail('InvalidToken', "Invalid Token: 'Invalid token'");
+    // Each answers 200 with an empty JSON object (API_SendTaskHeartbeat, API_SendTaskSuccess, API_SendTaskFailure in
+    // https://docs.aws.amazon.com/step-functions/latest/apireference/); a heartbeat restarts the heartbeat clock.
     if (action === 'SendTaskHeartbeat') {
       this.heartbeats.set(token, (this.heartbeats.get(token) ?? 0) + 1);
       this.arm(token, entry);
@@ -126,7 +130,10 @@ export class LocalEndpoint {
     return json(200, {});
   }
 
-  /** PutObject, path style: the object goes to `<s3Root>/<bucket>/<key>`; S3 answers 200 with an ETag. */
+  /**
+   * PutObject, path style: the object goes to `<s3Root>/<bucket>/<key>`; S3 answers 200 with an ETag
+   * (https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html).
+   */
   private putObject(url: string, body: Buffer, res: http.ServerResponse): void {
     const key = decodeURIComponent(url.split('?')[0]).replace(/^\/+/, '');
     const file = path.resolve(this.s3Root, key);

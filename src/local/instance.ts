@@ -2,7 +2,8 @@
  * The local "instance": the pipeline's own user data (the bootstrap, from the template) run by bash in a temporary
  * folder, as the current user. Everything in it that would reach AWS or act on the machine is a small fake on PATH:
  * - `aws s3 cp` copies to and from the local bucket folders (`<s3Root>/<bucket>/<key>`), `aws logs` succeeds;
- * - `curl` answers only the instance metadata calls the bootstrap makes (token, instance-id, placement/region);
+ * - `curl` answers only the instance metadata calls the bootstrap makes: an IMDSv2 token (PUT), then instance-id and
+ *   placement/region (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instancedata-data-retrieval.html);
  * - `shutdown`, `poweroff` and `sync` do nothing; `dnf`, `yum` and `apt-get` fail (Node.js is the one running this);
  * - `node` is this Node.js.
  * The bootstrap's work folder (/opt/shell-script-pipeline) is moved into the temporary folder in a copy of the text.

@@ -82,7 +82,11 @@ export async function runLocally(o: RunOptions): Promise<RunResult> {
   o.out(`Local run '${o.executionName}' of pipeline '${o.pipeline.name}' (${o.pipeline.logicalId}) from ${o.templateFile}`);
   o.out(`  bucket s3://${bucket} = a copy of ${o.bucketDir}; instance and bucket copy in ${root}`);
 
-  /** Every AWS task of the run, answered locally by its Resource (the service integration it calls). */
+  /**
+   * Every AWS task of the run, answered locally by its Resource (the service integration it calls). An AWS SDK
+   * integration returns the API's response with its PascalCase field names, and fails with `<Service>.<Exception>`
+   * (https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html).
+   */
   const answer = async (stateName: string, resource: string, input: any, machine: any): Promise<any> => {
     // The task acts (and prints) only after the event log printed that its state was entered; the interpreter hands
     // events out asynchronously, a few turns of the event loop after the fact. Bounded, so it can never hang a run.
@@ -113,6 +117,7 @@ export async function runLocally(o: RunOptions): Promise<RunResult> {
           throw taskError('S3.S3Exception', 'null (Service: S3, Status Code: 403, Request ID: local, Extended Request ID: local)');
         }
         const stat = fs.statSync(file);
+        // HeadObject's response headers (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html).
         return { ContentLength: stat.size, ContentType: 'binary/octet-stream', ETag: '"local"', LastModified: stat.mtime.toISOString() };
       }
       case 'aws-sdk:ec2:runInstances': {
@@ -125,9 +130,14 @@ export async function runLocally(o: RunOptions): Promise<RunResult> {
           instances.set(instanceId, startInstance(instanceId, Buffer.from(String(input.UserData ?? ''), 'base64').toString('utf8')));
           o.out(`  instance ${instanceId} started: the template's user data runs in ${path.join(root, instanceId)}`);
         }
+        // RunInstances' response: a reservation whose instances start `pending`
+        // (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_RunInstances.html).
         return { Instances: [{ InstanceId: instanceId, State: { Name: 'pending' } }] };
       }
       case 'aws-sdk:s3:putObject.waitForTaskToken': {
+        // The object is written, then the state waits until SendTaskSuccess / SendTaskFailure answers its token; the
+        // success output becomes the state's result, a failure its error and cause
+        // (https://docs.aws.amazon.com/step-functions/latest/dg/connect-to-resource.html#connect-wait-token).
         const file = path.join(s3Root, input.Bucket, input.Key);
         fs.mkdirSync(path.dirname(file), { recursive: true });
         fs.writeFileSync(file, JSON.stringify(input.Body));
@@ -142,9 +152,13 @@ export async function runLocally(o: RunOptions): Promise<RunResult> {
           await instance.terminate(o.terminateGraceMs ?? 10_000);
           o.out(`  instance ${id} terminated`);
         }
+        // TerminateInstances' response (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_TerminateInstances.html).
         return { TerminatingInstances: (input.InstanceIds ?? []).map((id: string) => ({ InstanceId: id, CurrentState: { Name: 'shutting-down' } })) };
       }
       case 'sns:publish': {
+        // The optimized SNS integration publishes Message (a JSON object is sent as its JSON text) and returns
+        // Publish's MessageId (https://docs.aws.amazon.com/step-functions/latest/dg/connect-sns.html,
+        // https://docs.aws.amazon.com/sns/latest/api/API_Publish.html).
         notifications.push({ TopicArn: input.TopicArn, Subject: input.Subject, Message: input.Message });
         o.out(`  notification that would be published to ${input.TopicArn} (and emailed to its subscribers):`);
         o.out(`    Subject: ${input.Subject ?? '(none)'}`);
@@ -154,7 +168,9 @@ export async function runLocally(o: RunOptions): Promise<RunResult> {
       }
     }
     if (/^arn:aws:[a-z]+:[^:]*:[0-9]*:/.test(resource) && input?.logGroupName !== undefined && input?.logStreamName !== undefined) {
-      // The log forwarder (jobLogRetention): there is no log group locally; the run log stays in the bucket copy.
+      // The log forwarder (jobLogRetention), invoked by function ARN: the state's result is the function's return value
+      // (https://docs.aws.amazon.com/step-functions/latest/dg/connect-lambda.html). There is no log group locally; the
+      // run log stays in the bucket copy.
       const result: LogForwarderResult = {
         logGroupName: input.logGroupName,
         logStreamName: input.logStreamName,
