@@ -46,7 +46,10 @@ beforeAll(() => {
 
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-/** Runs the bundled command; its exit status and output. */
+/**
+ * Runs the bundled command; its exit status and output. On Node 20 (no Promise.withResolvers) a run that gets past its
+ * first Task state shows that the bundle carries its own polyfill: this child process has no jest setup file.
+ */
 function runCli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     // A clean environment: no AWS settings of the developer's reach the run.
