@@ -124,6 +124,30 @@ project.bundler.addBundle('src/log-forwarder/index.ts', {
   externals: ['aws-crt'],
 });
 
+// The local runner (src/local, README "Run a pipeline locally"): the package's one command. It bundles
+// aws-local-stepfunctions (MIT, a devDependency) with the Promise.withResolvers polyfill it needs on Node 20, so the
+// library gains no runtime dependency. That package imports the Lambda SDK to call real functions for task states
+// without a local handler; the runner gives every task state a handler, so those imports are replaced by a stub that
+// refuses (src/local/no-aws.ts): the bundle cannot reach AWS, and stays small.
+project.bundler.addBundle('src/local/cli.ts', {
+  platform: 'node',
+  target: 'node20',
+  watchTask: false,
+  banner: '#!/usr/bin/env node',
+  executable: true,
+  keepNames: true,
+  mainFields: ['module', 'main'],
+  metafile: true,
+  esbuildArgs: {
+    '--minify-whitespace': true,
+    '--minify-syntax': true,
+    '--alias:@aws-sdk/client-lambda': './src/local/no-aws.ts',
+    '--alias:@aws-sdk/credential-providers': './src/local/no-aws.ts',
+  },
+});
+project.package.addBin({ 'shell-script-pipeline': 'assets/local/cli/index.js' });
+project.tasks.tryFind('bundle:local/cli')!.exec('node projenrc/third-party-notices.js assets/local/cli/index.js');
+
 // Tests run the bundled runtime as a real child process, so the test task builds it first: the only bundle step
 // of a build. The npm package must carry the bundles, so packaging refuses to run without them.
 const testTask = project.tasks.tryFind('test')!;
@@ -157,7 +181,13 @@ project.eslint!.addRules({
     {
       zones: [
         { target: './src/runtime', from: './src', except: ['./runtime', './protocol'], message: 'The runtime may import only src/protocol.' },
-        { target: './src/local', from: './src', except: ['./local', './protocol'], message: 'The local runner is bundled on its own; it may import only src/protocol.' },
+        // The state names are plain constants (no imports): the local runner finds a pipeline's states by them.
+        {
+          target: './src/local',
+          from: './src',
+          except: ['./local', './protocol', './workflow/states.ts'],
+          message: 'The local runner is bundled on its own; it may import only src/protocol and src/workflow/states.',
+        },
         { target: './src/log-forwarder', from: './src', except: ['./log-forwarder', './protocol'], message: 'The log forwarder may import only src/protocol.' },
         { target: './src/protocol', from: './src', except: ['./protocol'], message: 'src/protocol is shared by construct and runtime and imports nothing of ours.' },
         { target: ['./src/*.ts', './src/!(runtime|local)/**'], from: ['./src/runtime', './src/local'], message: 'Construct code must not import the runtime; it ships as a bundled asset.' },
@@ -206,10 +236,16 @@ packageAll.reset();
 packageAll.spawn(project.tasks.tryFind('package:js')!);
 packageAll.spawn(bindingsCheck);
 
-// The main job with no AWS account: synthesize the example app and describe what it would deploy.
+// The main job with no AWS account: synthesize the example app, describe what it would deploy, then run it locally
+// with the package's `local` command: one run that succeeds and one that fails (expected; example/local-runs.ts checks
+// both exit statuses, so the task fails only when a run does not end as it should).
 project.addTask('example', {
-  description: 'Synthesize the example app (no AWS account needed) and summarize the CloudFormation template',
-  steps: [{ spawn: project.bundler.bundleTask.name }, { exec: 'ts-node --project example/tsconfig.json example/app.ts' }],
+  description: 'Synthesize the example app (no AWS account needed), summarize the template, and run the pipeline locally twice (one success, one expected failure)',
+  steps: [
+    { spawn: project.bundler.bundleTask.name },
+    { exec: 'ts-node --project example/tsconfig.json example/app.ts' },
+    { exec: 'ts-node --project example/tsconfig.json example/local-runs.ts' },
+  ],
 });
 
 // The npm package ships lib/, the runtime bundle in assets/ and the docs; not the CI, example or bench code.
@@ -221,10 +257,12 @@ for (const dir of ['/.ci/', '/example/', '/bench/', '/rosetta/']) project.addPac
 // ts-node only runs the app: type-checking it is tsc's job (test/tsconfig.json), and skipping it saves about 25 s.
 const integEnv = { TS_NODE_TRANSPILE_ONLY: '1' };
 const integRunner = 'integ-runner --language typescript';
+// The test task has built the bundles just before it spawns this check, so the check only requires them: the bundles
+// are built once per build.
 const integSnapshotCheck = project.addTask('integ:snapshot-check', {
   description: 'Offline: synthesize the integration test and fail if its stack differs from the committed snapshot (asset hashes ignored)',
   env: integEnv,
-  steps: [{ spawn: project.bundler.bundleTask.name }, { exec: integRunner }],
+  steps: [{ exec: 'node projenrc/require-bundles.js' }, { exec: integRunner }],
 });
 project.addTask('integ:snapshot-update', {
   description: 'Offline: rewrite the committed integration test snapshot after an intended change (deploys nothing)',

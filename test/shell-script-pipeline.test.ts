@@ -177,7 +177,7 @@ describe('checks of the props', () => {
         runArtifactsRetention: Duration.days(0),
         vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
       },
-      /\n {2}- 'heartbeatTimeout'/,
+      /\n {2}- the default 'heartbeatTimeout', 5 minutes, must be shorter than 'jobTimeout' \(1 minute\)/,
       /\n {2}- 'vpcSubnets'/,
       /\n {2}- 'vpcCidr'/,
       /\n {2}- 'notificationEmail'/,

@@ -6,13 +6,14 @@ import {
   MAX_USER_INPUT_BYTES,
   RESERVED_PREFIX,
   RUNS_PREFIX,
+  WORK_DIR,
 } from '../protocol';
 
 /** Minutes past the job timeout at which the instance powers itself off. */
 export const HARD_CAP_GRACE_MINUTES = 15;
 
-/** Where the bootstrap keeps its files on the instance. */
-export const WORK_DIR = '/opt/shell-script-pipeline';
+/** Where the bootstrap keeps its files on the instance (in the protocol: the local runner moves it). */
+export { WORK_DIR };
 
 /** What every bootstrap needs to know; values may be CDK tokens (resolved at deploy time). */
 export interface BootstrapSettings {

@@ -37,10 +37,11 @@ export class Attempts {
       problems.push(`'heartbeatTimeout' must be a whole number of seconds of at least 1, got ${heartbeatTimeout.toString()}`);
     }
     if (job !== undefined && hb !== undefined && hb >= job) {
-      problems.push(
-        `'heartbeatTimeout' (${hb}s) must be shorter than 'jobTimeout' (${job}s): Step Functions ignores a heartbeat that is not; ` +
-          'lower heartbeatTimeout or raise jobTimeout',
-      );
+      // A value the user did not set is named as the default, so the message does not blame a prop they never wrote.
+      const hbText = props.heartbeatTimeout === undefined ? `the default 'heartbeatTimeout', ${humanSeconds(hb)},` : `'heartbeatTimeout' (${humanSeconds(hb)})`;
+      const jobText = props.jobTimeout === undefined ? `the default 'jobTimeout', ${humanSeconds(job)}` : `'jobTimeout' (${humanSeconds(job)})`;
+      const fix = props.heartbeatTimeout === undefined ? 'set a shorter heartbeatTimeout or raise jobTimeout' : 'lower heartbeatTimeout or raise jobTimeout';
+      problems.push(`${hbText} must be shorter than ${jobText}: Step Functions ignores a heartbeat that is not; ${fix}`);
     }
     const attempts = props.maxAttempts;
     if (attempts !== undefined && !Token.isUnresolved(attempts) && (!Number.isInteger(attempts) || attempts < 1 || attempts > MAX_ATTEMPTS)) {
@@ -112,4 +113,12 @@ export class Attempts {
 function secondsOf(d: Duration): number | undefined {
   if (d.isUnresolved()) return undefined;
   return d.toMilliseconds() / 1000;
+}
+
+/** A whole number of seconds as people say it: `5 minutes`, `2 hours`, `90 seconds`. */
+function humanSeconds(seconds: number): string {
+  const unit = (n: number, name: string) => `${n} ${name}${n === 1 ? '' : 's'}`;
+  if (seconds > 0 && seconds % 3600 === 0) return unit(seconds / 3600, 'hour');
+  if (seconds > 0 && seconds % 60 === 0) return unit(seconds / 60, 'minute');
+  return unit(seconds, 'second');
 }

@@ -69,9 +69,12 @@ export class Instance {
     const problems: string[] = [];
     // A size from a token (a CloudFormation parameter) cannot be converted at synth time, so it is not checked.
     const size = props.rootVolumeSize;
-    const gib = size === undefined || size.isUnresolved() ? undefined : size.toMebibytes() / 1024;
-    if (gib !== undefined && (!Number.isInteger(gib) || gib < 1 || gib > MAX_ROOT_VOLUME_GIB)) {
-      problems.push(`'rootVolumeSize' must be a whole number of GiB from 1 to ${MAX_ROOT_VOLUME_GIB}, got ${gib}`);
+    const mib = size === undefined || size.isUnresolved() ? undefined : size.toMebibytes();
+    const gib = mib === undefined ? undefined : mib / 1024;
+    if (mib !== undefined && gib !== undefined && (!Number.isInteger(gib) || gib < 1 || gib > MAX_ROOT_VOLUME_GIB)) {
+      // EBS sizes volumes in whole GiB; a size given in MiB is shown as given and in GiB, so the fix is obvious.
+      const got = Number.isInteger(gib) ? `${gib} GiB` : `${mib} MiB (${Number(gib.toFixed(2))} GiB)`;
+      problems.push(`'rootVolumeSize' must be a whole number of GiB from 1 GiB to ${MAX_ROOT_VOLUME_GIB} GiB, got ${got}`);
     }
     const maxPrice = props.spot?.maxPrice;
     if (maxPrice !== undefined && !Token.isUnresolved(maxPrice) && !/^\d+(\.\d+)?$/.test(maxPrice)) {

@@ -1,4 +1,6 @@
-import { Aspects, IAspect, Stack } from 'aws-cdk-lib';
+import * as fs from 'fs';
+import * as path from 'path';
+import { Aspects, IAspect, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -22,6 +24,8 @@ export class Scripts {
   /** What is wrong with these props, each naming the prop, the value and the fix. Values that are tokens are not checked. */
   public static problems(props: ScriptsProps): string[] {
     const problems = [props.scriptsPrefix === undefined ? undefined : userPrefixProblem('scriptsPrefix', props.scriptsPrefix)];
+    // Checked here, before CDK's asset sees it, so the message names the prop (CDK's own says only "Cannot find asset").
+    problems.push(scriptsPathProblem(props.scriptsPath));
     // Runs write staged outputs; where scripts ship (scriptsPath, or an explicit scriptsPrefix) they must not.
     const output = props.staging?.outputPrefix;
     if (output !== undefined && (props.scriptsPath !== undefined || props.scriptsPrefix !== undefined)) {
@@ -46,6 +50,18 @@ export class Scripts {
     // Who else uses the deployment handler is only known once the app is complete.
     Aspects.of(this.deployment).add(new AcknowledgeDeploymentHandler(this.deployment, bucket));
   }
+}
+
+/** What is wrong with `scriptsPath`: it must be a folder (or a .zip file, which Source.asset also takes) that exists at synth. */
+function scriptsPathProblem(scriptsPath: string | undefined): string | undefined {
+  if (scriptsPath === undefined || Token.isUnresolved(scriptsPath)) return undefined;
+  const resolved = path.resolve(scriptsPath);
+  const where = resolved === scriptsPath ? `'${scriptsPath}'` : `'${scriptsPath}' (${resolved}, from ${process.cwd()})`;
+  if (!fs.existsSync(resolved)) return `'scriptsPath' must be a folder of scripts that exists at synth, but ${where} does not exist`;
+  if (!fs.statSync(resolved).isDirectory() && !resolved.endsWith('.zip')) {
+    return `'scriptsPath' must be a folder of scripts (or a .zip file), but ${where} is a file`;
+  }
+  return undefined;
 }
 
 /**

@@ -309,3 +309,9 @@ export const BOOT_PHASES = ['userdata-start', 'task-read', 'first-heartbeat', 'n
 
 /** The first word of a boot phase line in the run log. */
 export const BOOT_PHASE_MARK = 'ssp-phase';
+
+/**
+ * Where the bootstrap keeps its files on the instance. The local runner (src/local) moves it to a sandbox folder in a
+ * copy of the user data, so it must find this exact text there.
+ */
+export const WORK_DIR = '/opt/shell-script-pipeline';

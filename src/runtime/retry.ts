@@ -109,10 +109,13 @@ export async function retry<T>(action: string, call: (abortSignal: AbortSignal) 
   const signals = options.signals ?? [];
   const { policy, deadline } = options;
   const aborted = () => signals.some((s) => s?.aborted);
+  const firstStart = Date.now();
+  let previous: unknown;
   for (let attempt = 1; ; attempt++) {
     if (aborted()) throw new RetryAbortedError(action);
     let budget = options.attemptTimeoutMs;
     if (budget !== undefined && deadline !== undefined) budget = Math.max(1, Math.min(budget, deadline - Date.now()));
+    const attemptStart = Date.now();
     const attemptCtl = new AbortController();
     let timedOut = false;
     const timer = budget === undefined ? undefined : setTimeout(() => {
@@ -127,7 +130,10 @@ export async function retry<T>(action: string, call: (abortSignal: AbortSignal) 
       if (aborted()) throw new RetryAbortedError(action);
       const fatal = options.fatal?.(e);
       if (fatal) throw fatal;
-      err = timedOut ? Object.assign(new Error(`${action} timed out after ${budget} ms`), { name: 'TimeoutError', cause: e }) : e;
+      err = timedOut
+        ? timeoutError(action, { attempt, attemptMs: Date.now() - attemptStart, totalMs: Date.now() - firstStart, previous, cause: e })
+        : e;
+      previous = err;
       if (!timedOut && !isRetryableError(e)) throw err;
       if (attempt >= policy.maxAttempts) throw err;
     } finally {
@@ -146,4 +152,16 @@ export async function retry<T>(action: string, call: (abortSignal: AbortSignal) 
       throw new RetryAbortedError(action);
     });
   }
+}
+
+/**
+ * The error of an attempt cut short by its timeout, with the time it really took: a retry close to the deadline gets
+ * only what is left of it, so on a later attempt the message also says how long the call has been tried and why the
+ * attempt before failed (an unreachable endpoint shows as its connection error, not as "timed out after 1 ms").
+ */
+function timeoutError(action: string, t: { attempt: number; attemptMs: number; totalMs: number; previous: unknown; cause: unknown }): Error {
+  const history = t.attempt > 1
+    ? ` (attempt ${t.attempt}, ${t.totalMs} ms since the first${t.previous === undefined ? '' : `; the attempt before failed with ${describeError(t.previous)}`})`
+    : '';
+  return Object.assign(new Error(`${action} timed out after ${t.attemptMs} ms${history}`), { name: 'TimeoutError', cause: t.cause });
 }

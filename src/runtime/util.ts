@@ -18,7 +18,10 @@ export function describeError(e: unknown): string {
   const parts = [e.name];
   if (typeof code === 'string' && code !== e.name) parts.push(code);
   if (status) parts.push(`HTTP ${status}`);
-  return `${parts.join(' ')}: ${e.message || '(no message)'}`;
+  // The SDK says only "Region is missing" when neither AWS_REGION nor a profile names one (on EC2 the bootstrap sets
+  // AWS_REGION from instance metadata; anywhere else it must be set by hand).
+  const hint = /^Region is missing/.test(e.message) ? ' (set AWS_REGION, e.g. AWS_REGION=us-east-1)' : '';
+  return `${parts.join(' ')}: ${e.message || '(no message)'}${hint}`;
 }
 
 export function typeName(v: unknown): string {

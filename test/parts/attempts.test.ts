@@ -30,13 +30,13 @@ describe('checks', () => {
 
   test('fail when heartbeatTimeout is longer than jobTimeout, naming both and the fix', () => {
     expect(check({ jobTimeout: Duration.minutes(5), heartbeatTimeout: Duration.minutes(10) })).toThrow(
-      /'heartbeatTimeout' \(600s\) must be shorter than 'jobTimeout' \(300s\).*lower heartbeatTimeout or raise jobTimeout/,
+      /'heartbeatTimeout' \(10 minutes\) must be shorter than 'jobTimeout' \(5 minutes\).*lower heartbeatTimeout or raise jobTimeout/,
     );
   });
 
   test('fail when heartbeatTimeout equals jobTimeout', () => {
     expect(check({ jobTimeout: Duration.minutes(5), heartbeatTimeout: Duration.seconds(300) })).toThrow(
-      /'heartbeatTimeout' \(300s\) must be shorter than 'jobTimeout' \(300s\)/,
+      /'heartbeatTimeout' \(5 minutes\) must be shorter than 'jobTimeout' \(5 minutes\)/,
     );
   });
 
@@ -76,15 +76,27 @@ describe('checks', () => {
 
 describe('the construct rejects bad values at synth', () => {
   test('fails when heartbeatTimeout is longer than jobTimeout', () => {
-    expectRejected({ jobTimeout: Duration.minutes(2), heartbeatTimeout: Duration.minutes(3) }, /'heartbeatTimeout' \(180s\) must be shorter than 'jobTimeout' \(120s\)/);
+    expectRejected({ jobTimeout: Duration.minutes(2), heartbeatTimeout: Duration.minutes(3) }, /'heartbeatTimeout' \(3 minutes\) must be shorter than 'jobTimeout' \(2 minutes\)/);
   });
 
   test('fails when heartbeatTimeout equals jobTimeout', () => {
-    expectRejected({ jobTimeout: Duration.minutes(10), heartbeatTimeout: Duration.minutes(10) }, /'heartbeatTimeout' \(600s\) must be shorter than 'jobTimeout'/);
+    expectRejected({ jobTimeout: Duration.minutes(10), heartbeatTimeout: Duration.minutes(10) }, /'heartbeatTimeout' \(10 minutes\) must be shorter than 'jobTimeout'/);
   });
 
   test('fails when jobTimeout is shorter than the default heartbeatTimeout', () => {
-    expectRejected({ jobTimeout: Duration.minutes(5) }, /'heartbeatTimeout' \(300s\) must be shorter than 'jobTimeout' \(300s\).*raise jobTimeout/);
+    // The user set only jobTimeout: the message says the other value is the default, with its unit.
+    expectRejected(
+      { jobTimeout: Duration.minutes(5) },
+      /the default 'heartbeatTimeout', 5 minutes, must be shorter than 'jobTimeout' \(5 minutes\).*set a shorter heartbeatTimeout or raise jobTimeout/,
+    );
+  });
+
+  test('names the default jobTimeout when only heartbeatTimeout is set', () => {
+    expectRejected({ heartbeatTimeout: Duration.hours(2) }, /'heartbeatTimeout' \(2 hours\) must be shorter than the default 'jobTimeout', 1 hour:/);
+  });
+
+  test('gives odd durations in seconds', () => {
+    expectRejected({ jobTimeout: Duration.seconds(90), heartbeatTimeout: Duration.seconds(91) }, /'heartbeatTimeout' \(91 seconds\) must be shorter than 'jobTimeout' \(90 seconds\)/);
   });
 
   test('fails when jobTimeout is under 1 second', () => {

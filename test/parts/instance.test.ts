@@ -38,8 +38,13 @@ describe('checks', () => {
     expect(check({ spot: { maxPrice: '1' } })).not.toThrow();
   });
 
-  test.each([0, 0.5, 16_385])('fail when rootVolumeSize is %s GiB', (size) => {
-    expect(check({ rootVolumeSize: Size.gibibytes(size) })).toThrow(new RegExp(`'rootVolumeSize' must be a whole number of GiB from 1 to 16384, got ${size}`));
+  test.each([
+    ['0 GiB', Size.gibibytes(0), '0 GiB'],
+    ['16385 GiB', Size.gibibytes(16_385), '16385 GiB'],
+    ['0.5 GiB', Size.gibibytes(0.5), '512 MiB \\(0.5 GiB\\)'],
+    ['500 MiB', Size.mebibytes(500), '500 MiB \\(0.49 GiB\\)'],
+  ])('fail when rootVolumeSize is %s, reporting it with units', (_label, size, got) => {
+    expect(check({ rootVolumeSize: size })).toThrow(new RegExp(`'rootVolumeSize' must be a whole number of GiB from 1 GiB to 16384 GiB, got ${got}`));
   });
 
   test('fail when the image is not Linux', () => {
@@ -57,7 +62,7 @@ describe('checks', () => {
   });
 
   test('the construct fails when rootVolumeSize is 0', () => {
-    expectRejected({ rootVolumeSize: Size.gibibytes(0) }, /'rootVolumeSize' must be a whole number of GiB from 1 to 16384, got 0/);
+    expectRejected({ rootVolumeSize: Size.gibibytes(0) }, /'rootVolumeSize' must be a whole number of GiB from 1 GiB to 16384 GiB, got 0 GiB/);
   });
 
   test('the construct fails when rootVolumeSize is a fractional number of GiB', () => {

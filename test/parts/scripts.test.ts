@@ -24,6 +24,22 @@ describe('checks', () => {
     expect(Scripts.problems({ scriptsPrefix: Lazy.string({ produce: () => 'pipeline/' }) })).toEqual([]);
   });
 
+  test('the construct fails when the scriptsPath folder does not exist, naming the prop and the path', () => {
+    const missing = path.join(SCRIPTS, 'no-such-folder');
+    expectRejected({ scriptsPath: missing }, new RegExp(`'scriptsPath' must be a folder of scripts that exists at synth, but '${missing}' does not exist`));
+  });
+
+  test('a relative scriptsPath that does not exist is shown resolved, with the directory it was resolved from', () => {
+    expect(Scripts.problems({ scriptsPath: 'no-such-scripts' })).toEqual([
+      `'scriptsPath' must be a folder of scripts that exists at synth, but 'no-such-scripts' (${path.resolve('no-such-scripts')}, from ${process.cwd()}) does not exist`,
+    ]);
+  });
+
+  test('the construct fails when scriptsPath is a file that is not a .zip', () => {
+    const file = path.join(SCRIPTS, 'hello.sh');
+    expect(Scripts.problems({ scriptsPath: file })).toEqual([`'scriptsPath' must be a folder of scripts (or a .zip file), but '${file}' is a file`]);
+  });
+
   test("the construct fails when scriptsPrefix is 'pipeline/'", () => {
     expectRejected({ scriptsPrefix: 'pipeline/' }, /'scriptsPrefix' must be a prefix of the job bucket outside 'pipeline\/'.*got 'pipeline\/'/);
   });

@@ -61,6 +61,52 @@ describe('usage errors', () => {
     expect(sfn.calls.filter((c) => c.token === 'x')).toHaveLength(0);
   });
 
+  test('a usage error prints the error and a few lines of usage (the command\'s synopsis), not the whole help', async () => {
+    const res = await runCli(['run', '--task', 'x', '--', 'true'], cliEnv(sfn.url));
+    expect(res.code).toBe(CLI_EXIT.USAGE);
+    const lines = res.stderr.trimEnd().split('\n');
+    expect(lines[0]).toBe('[heartbeat] error: unknown option --task for "run"');
+    expect(lines[1]).toBe('Usage:');
+    expect(lines[2]).toMatch(/^ {2}heartbeat\.js run \[--task-file FILE\]/);
+    expect(lines.at(-1)).toBe('More: heartbeat.js run --help; everything: heartbeat.js --help; version: heartbeat.js --version');
+    expect(lines.length).toBeLessThanOrEqual(6);
+    expect(res.stderr).not.toContain('claim-activity');
+    expect(res.stderr).not.toContain('Exit codes');
+  });
+
+  test('an unknown command lists the commands, with the generic short usage', async () => {
+    const res = await runCli(['start'], cliEnv(sfn.url));
+    expect(res.code).toBe(CLI_EXIT.USAGE);
+    expect(res.stderr).toContain('unknown command "start" (commands: run, fail, heartbeat, claim-activity)');
+    expect(res.stderr).toContain('More: heartbeat.js <command> --help;');
+    expect(res.stderr.trimEnd().split('\n').length).toBeLessThanOrEqual(4);
+  });
+
+  test('<command> --help prints that command, the task document format and the environment, exit 0', async () => {
+    const res = await runCli(['fail', '--help'], cliEnv(sfn.url));
+    expect(res.code).toBe(CLI_EXIT.OK);
+    expect(res.stdout).toContain('heartbeat.js fail [--task-file FILE] [--error NAME]');
+    expect(res.stdout).not.toContain('heartbeat.js run ');
+    expect(res.stdout).toContain('"taskToken": "AQB...",           required');
+    expect(res.stdout).toContain('Exit codes:');
+    const activity = await runCli(['claim-activity', '--help'], cliEnv(sfn.url));
+    expect(activity.stdout).toContain('heartbeat.js claim-activity --activity-arn ARN');
+    expect(activity.stdout).not.toContain('"taskToken"');
+  });
+
+  test('--version prints the version of package.json the bundle was built from', async () => {
+    const { version } = JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../package.json'), 'utf8'));
+    const res = await runCli(['--version'], cliEnv(sfn.url));
+    expect(res.code).toBe(CLI_EXIT.OK);
+    expect(res.stdout).toBe(`heartbeat.js ${version}\n`);
+  });
+
+  test('a missing Region is reported with a hint naming AWS_REGION', async () => {
+    const res = await runCli(['heartbeat'], cliEnv(sfn.url, { SSP_TASK_TOKEN: 'region-less', AWS_REGION: undefined, AWS_DEFAULT_REGION: undefined }));
+    expect(res.code).toBe(CLI_EXIT.REPORT_FAILED);
+    expect(res.stderr).toContain('could not reach Step Functions: Error: Region is missing (set AWS_REGION, e.g. AWS_REGION=us-east-1)');
+  });
+
   test('--help prints the usage and exits 0', async () => {
     const res = await runCli(['--help'], cliEnv(sfn.url));
     expect(res.code).toBe(CLI_EXIT.OK);
@@ -68,6 +114,10 @@ describe('usage errors', () => {
     expect(res.stdout).toContain('heartbeat.js fail');
     expect(res.stdout).toContain('heartbeat.js claim-activity --activity-arn ARN --instance-id IID --bucket BUCKET');
     expect(res.stdout).toContain('SSP_OUTCOME=succeeded or failed');
+    // The task document's format, every field of src/protocol's TaskDocument.
+    for (const field of ['taskToken', 'executionArn', 'executionName', 'script', 'args', 'heartbeatSeconds', 'env', 'attempt', 'userInput']) {
+      expect(res.stdout).toMatch(new RegExp(`^ {4}"${field}": `, 'm'));
+    }
   });
 });
 

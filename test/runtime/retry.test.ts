@@ -103,7 +103,22 @@ describe('retry', () => {
     const t0 = Date.now();
     await expect(retry('Act', call, { policy, log: logs.log, attemptTimeoutMs: 100 })).resolves.toBe('ok');
     expect(Date.now() - t0).toBeGreaterThanOrEqual(90);
-    expect(logs.lines).toEqual([expect.stringMatching(/^Act failed \(TimeoutError: Act timed out after 100 ms\); retry 1\/4 in \d+ ms$/)]);
+    expect(logs.lines).toEqual([expect.stringMatching(/^Act failed \(TimeoutError: Act timed out after \d+ ms\); retry 1\/4 in \d+ ms$/)]);
+  });
+
+  test('an attempt cut short by the deadline reports the time it really took, the time since the first, and the error before', async () => {
+    let attempts = 0;
+    const call = (signal: AbortSignal) => new Promise<string>((_resolve, reject) => {
+      // The first attempt finds the endpoint unreachable; the second hangs until the deadline cuts it.
+      if (++attempts === 1) return reject(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' }));
+      signal.addEventListener('abort', () => reject(Object.assign(new Error('aborted'), { name: 'AbortError' })));
+    });
+    const error = await retry('Act', call, { policy, log: logs.log, attemptTimeoutMs: 60_000, deadline: Date.now() + 100, delayMs: () => 50 }).catch((e) => e);
+    expect(error.name).toBe('TimeoutError');
+    const m = /^Act timed out after (\d+) ms \(attempt 2, (\d+) ms since the first; the attempt before failed with Error ECONNREFUSED: connect ECONNREFUSED 127\.0\.0\.1:9\)$/.exec(error.message);
+    expect(m).not.toBeNull();
+    // The attempt's own time is part of the time since the first attempt, which includes the wait before it.
+    expect(Number(m![2])).toBeGreaterThan(Number(m![1]));
   });
 
   test('a deadline ends the retrying with the last error and cuts an attempt\'s timeout to it', async () => {

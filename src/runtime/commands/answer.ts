@@ -5,6 +5,7 @@ import { CLI_EXIT } from '../../protocol';
 import { lostTaskReason } from '../errors';
 import { stderrLog } from '../log';
 import { TaskReporter } from '../reporter';
+import { describeError } from '../util';
 
 /**
  * Send one answer with a new reporter for `token`, then log `done`. Exit `CLI_EXIT.OK`; `CLI_EXIT.LOST` when the token
@@ -22,7 +23,7 @@ export async function answerToken(token: string, send: (reporter: TaskReporter) 
       stderrLog(`the task is lost (${reason}): ${(e as Error).message}`);
       return CLI_EXIT.LOST;
     }
-    stderrLog(`could not reach Step Functions: ${(e as Error)?.name}: ${(e as Error)?.message}`);
+    stderrLog(`could not reach Step Functions: ${describeError(e)}`);
     return CLI_EXIT.REPORT_FAILED;
   } finally {
     reporter.destroy();

@@ -11,6 +11,7 @@ import { ActivityClaimError, claimActivityTask, DEFAULT_ACTIVITY_WAIT_SECONDS } 
 import type { ClaimActivityOptions } from '../activity-claim';
 import { stderrLog } from '../log';
 import { TaskReporter } from '../reporter';
+import { describeError } from '../util';
 
 type ClaimCommandOptions = Pick<ClaimActivityOptions, 'activityArn' | 'instanceId' | 'bucket' | 'ownerTagValue' | 'pollTimeoutMs' | 'handoffIntervalMs'>
   & { readonly waitMs: number; readonly out: string };
@@ -77,7 +78,7 @@ async function claimAndWrite(options: ClaimCommandOptions): Promise<number> {
       stderrLog(`claim-activity: ${e.message}`);
       return e.exitCode;
     }
-    stderrLog(`claim-activity: ${(e as Error)?.name}: ${(e as Error)?.message}`);
+    stderrLog(`claim-activity: ${describeError(e)}`);
     return CLI_EXIT.REPORT_FAILED;
   }
   let written = true;
