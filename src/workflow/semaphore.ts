@@ -15,8 +15,8 @@ import { CONCURRENCY_ERRORS } from '../protocol';
  *
  * Differences from the sample: the first acquire creates the item (`if_not_exists`), so there is no initialization
  * step; every holder entry records its lease (`since`, the execution's start, and `leaseSeconds`, the run's execution
- * timeout); and a run that keeps finding the slots taken checks, every SWEEP_EVERY waits, whether each holder's
- * execution is still RUNNING (DescribeExecution) and reclaims the slot of one that is not. Step Functions ends every
+ * timeout); and a run that keeps finding the slots taken checks, at its FIRST_SWEEP-th wait and every SWEEP_EVERY
+ * after, whether each holder's execution is still RUNNING (DescribeExecution) and reclaims the slot of one that is not. Step Functions ends every
  * execution at its execution timeout, so a holder never outlives `since + leaseSeconds`; JSONPath has no date
  * arithmetic to compare that sum with the clock, and asking Step Functions frees a leaked slot sooner.
  */
@@ -60,8 +60,14 @@ export const SLOT_COUNT_ATTRIBUTE = 'held';
  */
 export const SLOT_WAIT_SECONDS = [2, 4, 8, 16, 32, 60] as const;
 
-/** Every this many waits, a waiting run checks whether the holders' executions still run (DescribeExecution each). */
-export const SWEEP_EVERY = 5;
+/**
+ * A waiting run checks whether the holders' executions still run (DescribeExecution each) at its FIRST_SWEEP-th wait
+ * (after about a minute: 2 + 4 + 8 + 16 + 32 s), then every SWEEP_EVERY waits (about 20 minutes at the 60-s cap). A
+ * leaked slot is rare (the run's own release and the cleanup both failed), and each check costs about 4 state
+ * transitions and one DescribeExecution per holder: 200 runs waiting on 10 slots ask under 2 times a second.
+ */
+export const SWEEP_EVERY = 20;
+export const FIRST_SWEEP = 5;
 
 /**
  * The error names DynamoDB's failures have in a Task of the optimized integration (`arn:aws:states:::dynamodb:*`):
@@ -197,9 +203,9 @@ const WAIT = '$.slotWait';
 /**
  * Queue for a job slot → Acquire a job slot (conditional UpdateItem) → the launch. When the condition fails, the run
  * reads the holders: if it is one of them (a retried acquire whose first try went through), it goes on; otherwise it
- * waits (random between half and all of SLOT_WAIT_SECONDS, the last cap repeating) and tries again, every SWEEP_EVERY
- * waits first reclaiming the slots of holders whose executions no longer run, until its waits would pass `maxWait`:
- * then `Concurrency.NoSlot`.
+ * waits (random between half and all of SLOT_WAIT_SECONDS, the last cap repeating) and tries again, until its waits
+ * would pass `maxWait`: then `Concurrency.NoSlot`. At its FIRST_SWEEP-th wait and every SWEEP_EVERY after, it first
+ * reclaims the slots of holders whose executions no longer run.
  */
 export class AcquireSlot extends sfn.StateMachineFragment {
   public readonly startState: sfn.State;
@@ -215,7 +221,7 @@ export class AcquireSlot extends sfn.StateMachineFragment {
 
     const queue = new sfn.Pass(this, S.QUEUE, {
       comment: `At most ${limit} jobs of this pipeline run at once (maxConcurrentJobs)`,
-      result: sfn.Result.fromObject({ Waits: 0, Waited: 0, SinceSweep: 0 }),
+      result: sfn.Result.fromObject({ Waits: 0, Waited: 0, SinceSweep: SWEEP_EVERY - FIRST_SWEEP }),
       resultPath: WAIT,
     });
     const acquire = props.slots.updateItem(this, S.ACQUIRE, {
