@@ -1,3 +1,4 @@
+/// <reference path="../dynalite.d.ts" />
 /**
  * A real DynamoDB implementation for the semaphore's tasks: dynalite (in-process, on LevelDB in memory) reached through
  * the real @aws-sdk/client-dynamodb, so conditional updates and ConditionalCheckFailedException behave as DynamoDB's do.
@@ -6,6 +7,7 @@
  * is the error `DynamoDB.<error code>` with DynamoDB's message as the cause (the naming in
  * test/fixtures/aws/ddb-conditional-check-failed-sfn.json).
  */
+import * as http from 'http';
 import type { AddressInfo } from 'net';
 import {
   CreateTableCommand,
@@ -36,6 +38,8 @@ export class LocalDynamo {
       // Static credentials: the default chain could probe IMDS.
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
       maxAttempts: 1,
+      // Hundreds of runs call at once; the default 50 sockets would queue them in the SDK rather than in DynamoDB.
+      requestHandler: { httpAgent: new http.Agent({ keepAlive: true, maxSockets: 500 }) },
     });
   }
 

@@ -6,77 +6,24 @@
 import { Duration } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
 import { CONCURRENCY_ERRORS } from '../../src/protocol';
-import { CLEANUP_SLOT_STATES, CONDITIONAL_CHECK_FAILED, SLOT_COUNT_ATTRIBUTE, SLOT_ITEM_KEY, SLOT_STATES, SWEEP_EVERY } from '../../src/workflow/semaphore';
+import { CLEANUP_SLOT_STATES, CONDITIONAL_CHECK_FAILED, SLOT_COUNT_ATTRIBUTE, SLOT_ITEM_KEY, SLOT_STATES, FIRST_SWEEP } from '../../src/workflow/semaphore';
 import { CLEANUP_STATES, STATES } from '../../src/workflow/states';
 import { awsFixture } from '../support/aws-fixtures';
 import { LocalDynamo } from '../support/dynamo-local';
-import { awsError, Handler, LocalRunResult, runLocally } from '../support/local-sfn';
+import { awsError, runLocally } from '../support/local-sfn';
+import { ARN_PREFIX, Harness, loadRun } from '../support/slot-load';
 import { cleanupDefinitionOf, expectRejected, runDefinitionOf, synth, Synthesized } from '../support/template';
 
-const ARN_PREFIX = 'arn:aws:states:eu-west-1:111111111111:execution:Pipeline:';
 const KEY = { pk: { S: SLOT_ITEM_KEY } };
 /**
  * How long every Wait state waits in the load test. 190 queued runs each try again after it: shorter waits only burn
  * the 2 cores on retries (each try is a DynamoDB call and a few states in the interpreter).
  */
 const LOAD_WAIT_MS = 500;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The table the definition's semaphore tasks name. */
 function tableOf(definition: any): string {
   return definition.States[SLOT_STATES.ACQUIRE].Parameters.TableName;
-}
-
-/** EC2, SNS and DescribeExecution faked; a count of live instances; the DynamoDB tasks go to dynalite. */
-class Harness {
-  public alive = 0;
-  public maxAlive = 0;
-  public launches = 0;
-  /** Executions that are running, by ARN: what DescribeExecution answers RUNNING for. */
-  public readonly running = new Set<string>();
-  /** DescribeExecution's answer for ARNs that are not running (default SUCCEEDED). */
-  public readonly ended = new Map<string, string | Error>();
-
-  constructor(private readonly dynamo: LocalDynamo, private readonly definition: any) {}
-
-  handlers(job: () => Promise<any> | any = () => ({ exitCode: 0, durationSeconds: 1, outputTail: 'ok\n' }), extra: Record<string, Handler> = {}): Record<string, Handler> {
-    const live = new Set<string>();
-    return {
-      ...this.dynamo.handlers(this.definition),
-      [STATES.CHECK_SCRIPT]: () => ({}),
-      [STATES.LAUNCH]: () => {
-        const id = `i-${String(++this.launches).padStart(17, '0')}`;
-        live.add(id);
-        this.alive++;
-        this.maxAlive = Math.max(this.maxAlive, this.alive);
-        return { Instances: [{ InstanceId: id }] };
-      },
-      [STATES.PAUSE]: job,
-      [STATES.TERMINATE]: (input: any) => {
-        for (const id of input.InstanceIds) if (live.delete(id)) this.alive--;
-        return {};
-      },
-      [STATES.NOTIFY_SUCCESS]: () => ({ MessageId: 'm' }),
-      [STATES.NOTIFY_FAILURE]: () => ({ MessageId: 'm' }),
-      [SLOT_STATES.HOLDER_STATUS]: (input: any) => {
-        if (this.running.has(input.ExecutionArn)) return { ExecutionArn: input.ExecutionArn, Status: 'RUNNING' };
-        const ended = this.ended.get(input.ExecutionArn) ?? 'SUCCEEDED';
-        if (ended instanceof Error) throw ended;
-        return { ExecutionArn: input.ExecutionArn, Status: ended };
-      },
-      ...extra,
-    };
-  }
-
-  /** One run, as Step Functions would name it; "running" while it runs. */
-  async run(name: string, handlers: Record<string, Handler>, input: any = { script: 'jobs/job.sh' }, waitMs = 0): Promise<LocalRunResult> {
-    this.running.add(ARN_PREFIX + name);
-    try {
-      return await runLocally(this.definition, input, handlers, { executionName: name, waitMs });
-    } finally {
-      this.running.delete(ARN_PREFIX + name);
-    }
-  }
 }
 
 /** The slots item: the count, and the ARNs of the holders. */
@@ -119,28 +66,23 @@ describe('maxConcurrentJobs: the job-slot semaphore against a real DynamoDB impl
     const definition = runDefinitionOf(s);
     const table = tableOf(definition);
 
-    test('never more than 10 instances alive; every run succeeds; every slot is given back', async () => {
-      const h = new Harness(dynamo, definition);
-      const job = async () => {
-        await sleep(20 + Math.floor(Math.random() * 40));
-        return { exitCode: 0, durationSeconds: 1, outputTail: 'ok\n' };
-      };
-      const results = await Promise.all(Array.from({ length: 200 }, (_, i) => h.run(`load-${i}`, h.handlers(job), { script: 'jobs/job.sh' }, LOAD_WAIT_MS)));
-
-      expect(results.filter((r) => r.status !== 'SUCCEEDED').map((r) => `${r.error}: ${r.cause}`)).toEqual([]);
-      expect(h.launches).toBe(200);
-      expect(h.maxAlive).toBeLessThanOrEqual(10);
+    test('never more than 10 instances alive; every run succeeds with its own instance; every slot is given back', async () => {
+      const load = await loadRun(dynamo, definition, { executions: 200, waitMs: LOAD_WAIT_MS });
+      expect(load.failures).toEqual([]);
+      expect(load.launches).toBe(200);
+      expect(load.maxAlive).toBeLessThanOrEqual(10);
       // The limit was the bound, not a lack of concurrency.
-      expect(h.maxAlive).toBeGreaterThan(1);
-      expect(h.alive).toBe(0);
-      for (const r of results) {
+      expect(load.maxAlive).toBeGreaterThan(1);
+      expect(load.aliveAtEnd).toBe(0);
+      expect(load.crossed).toBe(0);
+      for (const r of load.results) {
         expect(r.path.filter((p) => p === SLOT_STATES.RELEASE_SUCCESS)).toHaveLength(1);
         // The slot is taken before the launch and given back after the terminate.
         expect(r.path.lastIndexOf(SLOT_STATES.ACQUIRE)).toBeLessThan(r.path.indexOf(STATES.LAUNCH));
         expect(r.path.indexOf(SLOT_STATES.RELEASE_SUCCESS)).toBeGreaterThan(r.path.indexOf(STATES.TERMINATE));
       }
       // Some runs had to wait: the limit was reached.
-      expect(results.some((r) => r.path.includes(SLOT_STATES.WAIT))).toBe(true);
+      expect(load.waits).toBeGreaterThan(0);
       expect(await slotsOf(dynamo, table)).toEqual({ held: 0, holders: [] });
     }, 120_000);
   });
@@ -230,7 +172,7 @@ describe('maxConcurrentJobs: the job-slot semaphore against a real DynamoDB impl
       h.ended.set(gone, awsError('Sfn.ExecutionDoesNotExistException', 'Execution Does Not Exist'));
       const r = await h.run('waiter', h.handlers());
       expect(r.status).toBe('SUCCEEDED');
-      expect(r.path.filter((p) => p === SLOT_STATES.WAIT).length).toBeGreaterThanOrEqual(SWEEP_EVERY);
+      expect(r.path.filter((p) => p === SLOT_STATES.WAIT).length).toBeGreaterThanOrEqual(FIRST_SWEEP);
       expect(r.path).toContain(SLOT_STATES.SWEEP);
       expect(r.path.filter((p) => p === SLOT_STATES.RECLAIM)).toHaveLength(2);
       expect(await slotsOf(dynamo, table)).toEqual({ held: 0, holders: [] });
