@@ -3,6 +3,7 @@
  * local ASL interpreter, their DynamoDB tasks answered by dynalite (a real DynamoDB implementation) through the
  * AWS SDK, EC2 faked with a count of live instances.
  */
+import aslValidator from 'asl-validator';
 import { Duration } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
 import { CONCURRENCY_ERRORS } from '../../src/protocol';
@@ -307,6 +308,14 @@ describe('maxConcurrentJobs: resources and IAM', () => {
         ],
       },
     });
+  });
+
+  test('the run and cleanup definitions with the semaphore are valid ASL', () => {
+    for (const def of [runDefinitionOf(s), cleanupDefinitionOf(s)]) {
+      const { isValid, errorsText } = aslValidator(def);
+      expect(errorsText('\n')).toBe('');
+      expect(isValid).toBe(true);
+    }
   });
 
   test('the execution timeout grows by the job timeout for the wait for a slot', () => {
