@@ -51,6 +51,9 @@ const project = new awscdk.AwsCdkConstructLibrary({
     'aws-local-stepfunctions@^3',
     // AWS-style IAM evaluation (identity and resource policies, condition keys) for the tests.
     '@cloud-copilot/iam-simulate@^0.1.173',
+    // maxConcurrentJobs: the semaphore's DynamoDB tasks answered by a real DynamoDB implementation (in-process, Node 20).
+    'dynalite@^4',
+    '@aws-sdk/client-dynamodb@^3',
     // The integration test (test/integ.shell-script-pipeline.ts). The alpha follows aws-cdk-lib's version; the registry
     // has no 2.257.0-alpha.0, and 2.245.0-alpha.0 (the newest there) declares aws-cdk-lib ^2.245.0, so it runs on our 2.257.0.
     '@aws-cdk/integ-tests-alpha@2.245.0-alpha.0',

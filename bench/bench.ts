@@ -18,25 +18,30 @@
  *   instance a real runtime process: wall time and results that crossed (must be 0);
  * - cost per run: the billed state transitions of a typical run and of a run with 100 args, counted by running the
  *   real definitions in the local interpreter, and what they cost (see PRICES).
+ * - maxConcurrentJobs: 200 executions of the real run definition against a limit of 10 in the local interpreter, the
+ *   semaphore's DynamoDB tasks answered by dynalite, jobs of 20 to 60 ms, Wait states shortened to 500 ms: wall time,
+ *   the most instances alive at once, crossed results, and the extra states entered per run.
  */
 import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as zlib from 'zlib';
-import { App, Stack } from 'aws-cdk-lib';
+import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { ShellScriptPipeline } from '../src';
 import { BOOT_PHASES } from '../src/protocol';
 import { runLoad } from '../test/e2e/load-run';
 import { BUNDLE, measureRuntimePeakRss, offlineAwsEnv } from '../test/runtime/harness';
 import { renderBootstrap } from '../test/support/bootstrap';
+import { LocalDynamo } from '../test/support/dynamo-local';
 import { FakeStepFunctions } from '../test/support/fake-sfn';
 import { instanceRolePolicies } from '../test/support/iam';
 import { runLocally } from '../test/support/local-sfn';
 import { happyHandlers } from '../test/support/run-handlers';
 import { BUCKET, cleanupSandboxes, jobObjects, RENDER_OPTIONS, runSandbox } from '../test/support/sandbox';
-import { definitionOf } from '../test/support/template';
+import { loadRun } from '../test/support/slot-load';
+import { definitionOf, runDefinitionOf, synth } from '../test/support/template';
 import '../test/support/setup-polyfills';
 
 /**
@@ -147,6 +152,21 @@ async function main(): Promise<void> {
   }
   const steps = BOOT_PHASES.slice(1).map((phase, i) => `${phase} +${median(phaseTimes.map((t) => t[i + 1] - t[i]))}`).join(', ');
   row("bootstrap to the job's first line (sandbox, no network/install)", `${median(toFirstLine)} ms`, `median of 5; ms per phase: ${steps}`);
+
+  // ---- maxConcurrentJobs: 200 executions against a limit of 10 ------------------------------------
+  {
+    const dynamo = new LocalDynamo();
+    await dynamo.start();
+    const limited = runDefinitionOf(synth({ maxConcurrentJobs: 10, jobTimeout: Duration.days(1) }));
+    const load = await loadRun(dynamo, limited, { executions: 200, waitMs: 500 });
+    await dynamo.stop();
+    if (load.failures.length > 0) throw new Error(`load run: ${load.failures.length} runs failed, e.g. ${load.failures[0]}`);
+    row('semaphore load run: 200 runs, limit 10', `${(load.wallMs / 1000).toFixed(1)} s`,
+      'wall time, local interpreter + dynalite, 2 cores; jobs 20-60 ms; waits shortened to 500 ms');
+    row('semaphore: most instances alive at once', `${load.maxAlive}`, `limit 10; crossed results ${load.crossed}; alive at the end ${load.aliveAtEnd}`);
+    row('semaphore: states entered per run (mean)', `${(load.transitions / 200).toFixed(1)}`,
+      `${load.waits} waits for a slot in all; a run that gets a slot at once adds 3 (Queue, Acquire, Release), each wait 5`);
+  }
 
   // ---- runtime bundle ---------------------------------------------------------------------------
   if (!fs.existsSync(BUNDLE)) throw new Error(`missing ${BUNDLE}: run npx projen bundle`);

@@ -157,6 +157,18 @@ export interface ShellScriptPipelineProps {
   readonly retryDelay?: Duration;
 
   /**
+   * At most this many jobs of this pipeline run at once (Data Pipeline's `maxActiveInstances`), from 1 to 1000. A run
+   * beyond the limit waits for a job slot after its input is validated, with backoff and jitter, for up to `jobTimeout`,
+   * then fails with `Concurrency.NoSlot`; it launches nothing while it waits. A run keeps its slot across its attempts
+   * and gives it back on every way it ends; a run stopped by hand or timed out gets it back from the cleanup, and a
+   * slot whose run is no longer running is reclaimed by the next run that waits. The slots are one item of a DynamoDB
+   * table billed on demand (no cost while idle); the run's execution timeout grows by `jobTimeout` for the wait.
+   *
+   * @default - no limit: no table and no extra states
+   */
+  readonly maxConcurrentJobs?: number;
+
+  /**
    * Launch job instances as Spot instances.
    *
    * @default - On-Demand instances

@@ -1,5 +1,6 @@
 import { Names, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -12,6 +13,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { Bootstrap } from './bootstrap';
 import { Attempts } from './parts/attempts';
+import { Concurrency } from './parts/concurrency';
 import { handoffFor } from './parts/handoff';
 import { Instance } from './parts/instance';
 import { JobBucket } from './parts/job-bucket';
@@ -74,6 +76,8 @@ export class ShellScriptPipeline extends Construct {
    * The activity "Pause for Job Completion" waits on. Conditional: only with `taskHandoff: TaskHandoff.ACTIVITY`.
    */
   public readonly activity?: sfn.Activity;
+  /** The DynamoDB table that holds the job slots. Conditional: only with `maxConcurrentJobs`. */
+  public readonly jobSlotsTable?: dynamodb.ITable;
   /** The EventBridge Scheduler schedule that starts runs. Conditional: only with `schedule`. */
   public readonly schedule?: scheduler.Schedule;
   /** The CloudWatch Logs group that receives each job's output. Conditional: only with `jobLogRetention`. */
@@ -98,6 +102,7 @@ export class ShellScriptPipeline extends Construct {
       ...Staging.problems(props),
       ...Scripts.problems(props),
       ...RunSchedule.problems(props),
+      ...Concurrency.problems(props),
     ];
     if (problems.length > 0) {
       throw new Error(`ShellScriptPipeline '${id}': ${problems.length === 1 ? problems[0] : '\n  - ' + problems.join('\n  - ')}`);
@@ -118,6 +123,9 @@ export class ShellScriptPipeline extends Construct {
     handoff.bind(this, { bucket, role: instance.role });
     const staging = new Staging(this, props, { bucket, role: instance.role });
     const jobLogs = new JobLogs(this, props, bucket);
+    const concurrency = new Concurrency(this, props);
+    const executionTimeout = concurrency.executionTimeout(attempts.executionTimeout, attempts.jobTimeout);
+    const slots = concurrency.slots({ jobTimeout: attempts.jobTimeout, lease: executionTimeout });
 
     const bootstrap = new Bootstrap({
       bucketName: bucket.bucketName,
@@ -138,7 +146,7 @@ export class ShellScriptPipeline extends Construct {
       heartbeatTimeout: attempts.heartbeatTimeout,
       maxAttempts: attempts.maxAttempts,
       retryDelay: attempts.retryDelay,
-      timeout: attempts.executionTimeout,
+      timeout: executionTimeout,
       pipelineId: this.pipelineId,
       bucket,
       topic: notifications.topic,
@@ -150,6 +158,7 @@ export class ShellScriptPipeline extends Construct {
       launch: instance.launch,
       pause: handoff,
       userData: bootstrap.render(),
+      concurrency: slots,
     });
     notifications.grantPublish(run.stateMachine);
     // Instances answer their own execution's task (the token is what ties an answer to one execution).
@@ -159,8 +168,10 @@ export class ShellScriptPipeline extends Construct {
       pipelineId: this.pipelineId,
       runStateMachine: run.stateMachine,
       logs: run.logGroup,
+      afterInstances: slots?.slots.cleanupRelease(slots.scope),
     });
     notifications.grantPublish(cleanup.stateMachine);
+    concurrency.grant(run.stateMachine, cleanup.stateMachine);
 
     this.vpc = network.vpc;
     this.securityGroup = network.securityGroup;
@@ -173,6 +184,7 @@ export class ShellScriptPipeline extends Construct {
     this.validationStateMachine = run.validation.stateMachine;
     this.cleanupStateMachine = cleanup.stateMachine;
     this.cleanupRule = cleanup.rule;
+    this.jobSlotsTable = concurrency.table;
     this.schedule = new RunSchedule(this, props, run.stateMachine).schedule;
     this.scriptsDeployment = new Scripts(this, props, bucket).deployment;
     this.failureAlarm = notifications.alarmOnFailedRuns((o) => this.metricFailed(o));

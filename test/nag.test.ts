@@ -42,6 +42,7 @@ describe('cdk-nag AwsSolutions pack', () => {
         scriptsPath: path.join(__dirname, 'fixtures', 'scripts'),
       }),
     ],
+    ['a concurrency limit (maxConcurrentJobs)', () => ({ maxConcurrentJobs: 10 })],
     [
       'a schedule',
       () => ({ schedule: { expression: scheduler.ScheduleExpression.rate(Duration.hours(6)), input: { script: 'jobs/nightly.sh' } } }),

@@ -43,6 +43,7 @@ function everyProp(stack: import('aws-cdk-lib').Stack): ShellScriptPipelineProps
     scriptsPath: path.join(__dirname, 'fixtures', 'scripts'),
     scriptsPrefix: 'scripts/',
     failureAlarm: true,
+    maxConcurrentJobs: 5,
   };
 }
 

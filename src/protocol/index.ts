@@ -166,6 +166,15 @@ export const LAUNCH_ERRORS = {
   REFUSED: 'Launch.Refused',
 } as const;
 
+/** Error names the workflow raises when a run cannot get one of `maxConcurrentJobs` job slots. */
+export const CONCURRENCY_ERRORS = {
+  /**
+   * Every job slot stayed taken for longer than the job's own timeout while the run waited for one: the run fails
+   * without launching anything (it never held a slot).
+   */
+  NO_SLOT: 'Concurrency.NoSlot',
+} as const;
+
 /** Exit codes of the `heartbeat` CLI. */
 export const CLI_EXIT = {
   /** The job succeeded and success was reported. */

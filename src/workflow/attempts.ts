@@ -38,7 +38,8 @@ export interface AttemptsProps {
   readonly subnets: number;
   /** The launch this attempt follows: a new attempt re-enters it, and a launch that gave up is a failed attempt. */
   readonly launch: Launch;
-  readonly report: Report;
+  /** The run's ends (Report's, or with maxConcurrentJobs the same after the job slot is given back). */
+  readonly report: Pick<Report, 'onSuccess' | 'onFailure'>;
   /**
    * A step between an attempt's Terminate instance and Did the job succeed? (e.g. forwarding its log), given the state
    * to go on to; it must go there whatever happens to it, and leave `$.error` alone.

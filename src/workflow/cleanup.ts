@@ -34,6 +34,8 @@ export interface CleanupProps {
   readonly runStateMachine: sfn.IStateMachine;
   /** Where state transitions are logged (shared with the run state machine). */
   readonly logs: logs.ILogGroup;
+  /** A step after the run's instances are dealt with, given the state to go on to (with maxConcurrentJobs: the slot's release). */
+  readonly afterInstances?: (next: sfn.IChainable) => sfn.IChainable;
 }
 
 /**
@@ -105,8 +107,9 @@ class CleanupSteps extends sfn.StateMachineFragment {
         notify.next(done),
       )
       .otherwise(done);
-    terminate.next(needsNotice);
-    terminateFailed.next(needsNotice);
+    const afterInstances = props.afterInstances ? props.afterInstances(needsNotice) : needsNotice;
+    terminate.next(afterInstances);
+    terminateFailed.next(afterInstances);
 
     // A wildcard path that matches nothing may be an error in JSONPath (test/fixtures/aws/sfn-jsonpath-no-match.json),
     // so the empty case gets its own state. The test is on the first reservation, so "Reservations" absent and empty
@@ -118,7 +121,7 @@ class CleanupSteps extends sfn.StateMachineFragment {
     const none = new sfn.Pass(this, CLEANUP_STATES.NONE, {
       result: sfn.Result.fromObject({ ids: [] }),
       resultPath: '$.leftover',
-    }).next(needsNotice);
+    }).next(afterInstances);
     find.next(new sfn.Choice(this, CLEANUP_STATES.ANY).when(sfn.Condition.isPresent('$.leftover.Reservations[0]'), collect).otherwise(none));
     this.startState = find;
   }

@@ -10,6 +10,7 @@ import { ValidateInput } from './input';
 import { Launch, LaunchSpec, USER_DATA_SUBSTITUTION } from './launch';
 import { Report } from './report';
 import { INSTANCE_ID_PATH } from './run-state';
+import { JobSlots } from './semaphore';
 import { pipelineStateMachine, stateMachineLogGroup } from './state-machine';
 import { InputValidation } from './validation';
 
@@ -35,6 +36,8 @@ export interface RunStateMachineProps {
   readonly afterJob?: (next: sfn.IChainable) => sfn.IChainable;
   /** Where the run's staged outputs are, as a States.Format expression; only with `staging.outputPrefix`. */
   readonly outputLocation?: string;
+  /** With `maxConcurrentJobs`: the job-slot semaphore, and the scope its states are created in. */
+  readonly concurrency?: { slots: JobSlots; scope: Construct };
 }
 
 /**
@@ -69,17 +72,21 @@ export class RunStateMachine {
       subnetIds: props.launch.subnetIds,
       onInvalid: report.onFailure,
     });
+    // With maxConcurrentJobs, every end after the slot is taken gives it back first (bad input never takes one).
+    const c = props.concurrency;
+    const ends = c ? c.slots.ends(c.scope, report) : report;
     const launch = new Launch(pipeline, 'Launch', {
       spec: props.launch,
       bucket: props.bucket,
       maxAttempts: props.maxAttempts,
       jobTimeout: props.jobTimeout,
-      onScriptNotFound: report.onFailure,
+      onScriptNotFound: ends.onFailure,
     });
-    const attempts = new Attempts(pipeline, 'Attempts', { ...props, subnets: props.launch.subnetIds.length, launch, report });
+    const attempts = new Attempts(pipeline, 'Attempts', { ...props, subnets: props.launch.subnetIds.length, launch, report: ends });
+    const validated = c ? input.next(c.slots.acquire(c.scope, { onFailure: ends.onFailure, noSlot: report.onFailure })) : input;
 
     this.stateMachine = pipelineStateMachine(pipeline, 'StateMachine', {
-      definition: input.next(launch).next(attempts),
+      definition: validated.next(launch).next(attempts),
       // CloudFormation substitutes the encoded bootstrap after resolving it, so its text reaches EC2 unescaped.
       definitionSubstitutions: { [USER_DATA_SUBSTITUTION]: Fn.base64(props.userData) },
       comment: 'Runs a shell script on a fresh EC2 instance, then terminates it and notifies',
