@@ -2,7 +2,8 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { TaskFields } from '../protocol';
 
 /**
- * What the run keeps in its state between steps, besides the normalized input (`script`, `userInput`, `args`, `env`):
+ * What the run keeps in its state between steps, besides the normalized input (`script`, `userInput`, `args`, `env`,
+ * `shard`):
  *
  * - `$.subnets`: the subnet IDs to launch in, in order of preference;
  * - `$.attempt`: which attempt this is (1-based; 0 for input that never got to an attempt);
@@ -17,6 +18,7 @@ export function attemptInput(attempt: number | string): Record<string, unknown> 
     'userInput.$': '$.userInput',
     'args.$': '$.args',
     'env.$': '$.env',
+    'shard.$': '$.shard',
     'subnets.$': '$.subnets',
     ...(typeof attempt === 'number' ? { attempt } : { 'attempt.$': attempt }),
     // No instance yet; the client token makes launch retries idempotent.
@@ -39,6 +41,7 @@ export function taskFields(heartbeatSeconds: number): Record<keyof TaskFields, u
     userInput: sfn.JsonPath.stringAt('$.userInput'),
     args: sfn.JsonPath.listAt('$.args'),
     env: sfn.JsonPath.objectAt('$.env'),
+    shard: sfn.JsonPath.objectAt('$.shard'),
     attempt: sfn.JsonPath.numberAt('$.attempt'),
     heartbeatSeconds,
   };
