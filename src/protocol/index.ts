@@ -186,6 +186,12 @@ export const INPUT_ERRORS = {
   INVALID_SHARD: 'Input.InvalidShard',
 } as const;
 
+/** Error names a fan-out (workflow/fan-out.ts) raises itself; a failed shard's own error passes through unchanged. */
+export const FAN_OUT_ERRORS = {
+  /** More shards failed than `toleratedFailureCount` allows. */
+  TOO_MANY_SHARDS_FAILED: 'FanOut.TooManyShardsFailed',
+} as const;
+
 /** Exit codes of the `heartbeat` CLI. */
 export const CLI_EXIT = {
   /** The job succeeded and success was reported. */
