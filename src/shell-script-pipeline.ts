@@ -213,9 +213,10 @@ export class ShellScriptPipeline extends Construct {
   }
 
   /**
-   * A state for another workflow that runs one job of this pipeline and waits for it (Data Pipeline's `dependsOn`:
-   * chain these with `.next()`). It starts a run with `states:startExecution.sync:2`, linked to the workflow's execution
-   * in the console, and fails with the run's own error (`Job.NonZeroExit`, `States.Timeout`, `Input.*`, …), so
+   * A state for another workflow that runs one job of this pipeline and waits for it.
+   *
+   * Data Pipeline's `dependsOn`: chain these with `.next()`. It starts a run with `states:startExecution.sync:2`, linked
+   * to the workflow's execution in the console, and fails with the run's own error (`Job.NonZeroExit`, `States.Timeout`, `Input.*`, …), so
    * `addCatch` and `addRetry` match this pipeline's error names. Its result is `{executionArn, job}`, `job` being the
    * run's task output (`{exitCode, durationSeconds, outputTail, result}`). The workflow's role gets the grants it needs.
    * Stopping the workflow stops the run, and the pipeline's cleanup terminates its instance.
@@ -245,8 +246,9 @@ export class ShellScriptPipeline extends Construct {
   }
 
   /**
-   * A state for another workflow that runs one script over a list of shards, one run of this pipeline per shard (AWS
-   * Batch's array jobs), at most `maxConcurrency` at once, and waits for all of them. Each run gets
+   * A state for another workflow that runs one script over a list of shards and waits for all of them.
+   *
+   * One run of this pipeline per shard (AWS Batch's array jobs), at most `maxConcurrency` at once. Each run gets
    * `SSP_SHARD_INDEX` (0-based), `SSP_SHARD_COUNT` and `SSP_SHARD` (the list item) in its environment. The result is
    * `{shards: [...]}`, one item per shard in list order. By default the first failed shard fails the state with that
    * shard's own error and stops the other runs; `toleratedFailureCount` lets up to N shards fail.
