@@ -10,8 +10,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { App, CfnOutput, Duration, Stack } from 'aws-cdk-lib';
 import { ShellScriptPipeline } from '../src';
-import { flowOrder } from '../src/local/diagram';
 import { etlWorkflow } from './etl';
+import { flowOrder } from '../src/local/diagram';
 
 const outdir = path.join(__dirname, 'cdk.out');
 const app = new App({ outdir });

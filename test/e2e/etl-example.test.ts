@@ -7,8 +7,8 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { etlWorkflow } from '../../example/etl';
 import { ShellScriptPipeline } from '../../src';
 import { shardEnv } from '../../src/runtime/run-job';
-import { awsError, Handler, runLocally } from '../support/local-sfn';
 import { Job, LocalPipeline } from '../support/local-nested';
+import { awsError, Handler, runLocally } from '../support/local-sfn';
 import { definitionOf, refId, TEST_ENV } from '../support/template';
 
 const stack = new Stack(new App(), 'TestStack', { env: TEST_ENV });

@@ -12,8 +12,8 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { FanOutProps, RunJobProps, ShellScriptPipeline } from '../../src';
 import { SHARD_ENV } from '../../src/protocol';
 import { shardEnv } from '../../src/runtime/run-job';
-import { awsError, Handler, runLocally } from '../support/local-sfn';
 import { Job, LocalPipeline } from '../support/local-nested';
+import { awsError, Handler, runLocally } from '../support/local-sfn';
 import { definitionOf, refId, resolveIntrinsics, TEST_ENV } from '../support/template';
 
 interface Built {
