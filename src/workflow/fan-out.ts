@@ -48,7 +48,9 @@ export interface FanOutProps {
 
   /**
    * Where the result goes in the state: `{shards: [...]}`, one item per shard in list order,
-   * `{shard: {index, count, value}, executionArn, job}` for a run that succeeded (`job` is its task output).
+   * `{shard: {index, count, value}, executionArn, job}` for a run that succeeded (`job` is its task output). Each
+   * item may hold up to about 37 KB (a 4 KB output tail and a 32 KiB result), and a state may not exceed 256 KiB: keep
+   * the results of a fan-out over many shards small, or store them in S3.
    *
    * @default '$' - the result replaces the state
    */

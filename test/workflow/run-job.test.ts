@@ -4,6 +4,7 @@
  * pipeline's run definition (and, for runs that do not succeed, its cleanup definition) with one fake EC2
  * (test/support/local-nested.ts, which cites the AWS behaviour each fake relies on).
  */
+import aslValidator from 'asl-validator';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -126,6 +127,25 @@ describe('runJob: a chain (Data Pipeline dependsOn)', () => {
     const d = definitions(b2);
     const r = await runLocally(d.parent, {}, { 'Only: run': () => { throw awsError('States.TaskFailed', 'not JSON'); } });
     expect({ error: r.error, cause: r.cause }).toEqual({ error: 'States.TaskFailed', cause: 'not JSON' });
+  });
+
+  test.each<[string, Record<string, unknown>, string]>([
+    ['TIMED_OUT without an error', { Status: 'TIMED_OUT' }, 'States.Timeout'],
+    ['ABORTED (stopped by hand)', { Status: 'ABORTED' }, 'States.TaskFailed'],
+    ['FAILED with an error and no cause', { Status: 'FAILED', Error: 'Terminate.Failed' }, 'Terminate.Failed'],
+  ])('a nested run that ended %s raises %s', async (_name, describe, error) => {
+    const b2 = build((pipeline, stack) => pipeline.runJob(stack, 'Only', { input: { script: 'jobs/x.sh' } }));
+    const d = definitions(b2);
+    const cause = JSON.stringify({ ExecutionArn: 'arn:x', ...describe });
+    const r = await runLocally(d.parent, {}, { 'Only: run': () => { throw awsError('States.TaskFailed', cause); } });
+    expect(r.error).toBe(error);
+    expect(r.cause).toBe(cause);
+  });
+
+  test('the parent\'s definition is valid ASL', () => {
+    const { isValid, errorsText } = aslValidator(defs.parent);
+    expect(errorsText('\n')).toBe('');
+    expect(isValid).toBe(true);
   });
 
   test('grants the workflow role what startExecution.sync:2 needs, and nothing on other state machines', () => {
