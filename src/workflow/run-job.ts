@@ -1,4 +1,4 @@
-import { Token } from 'aws-cdk-lib';
+import { Duration, Token } from 'aws-cdk-lib';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
@@ -30,6 +30,9 @@ export interface RunJobProps {
    */
   readonly comment?: string;
 }
+
+/** The StartExecution error worth another try: the account's running-executions quota (retried with backoff). */
+export const START_RETRY_ERROR = 'StepFunctions.ExecutionLimitExceeded';
 
 /**
  * The run's result fields: what the task returns, from the nested execution's DescribeExecution answer, which
@@ -102,6 +105,18 @@ export class RunJobState extends sfn.Parallel {
       // Puts AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID in the nested input: the console links the run to this execution.
       associateWithParent: true,
       resultSelector: resultSelector(options.withShard ?? false),
+    });
+
+    // "Use Retry with StepFunctions.ExecutionLimitExceeded to ensure the execution is started" (the StartExecution quota
+    // limits how many executions can be started: https://docs.aws.amazon.com/step-functions/latest/dg/concepts-nested-workflows.html).
+    // A fan-out starts many at once.
+    this.task.addRetry({
+      errors: [START_RETRY_ERROR],
+      interval: Duration.seconds(5),
+      backoffRate: 2,
+      maxAttempts: 6,
+      maxDelay: Duration.minutes(2),
+      jitterStrategy: sfn.JitterType.FULL,
     });
 
     const runFailed = new sfn.Pass(this, 'Failed', {

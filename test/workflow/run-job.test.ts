@@ -7,9 +7,7 @@
 import aslValidator from 'asl-validator';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { FanOutProps, RunJobProps, ShellScriptPipeline } from '../../src';
 import { SHARD_ENV } from '../../src/protocol';
 import { shardEnv } from '../../src/runtime/run-job';
@@ -142,6 +140,23 @@ describe('runJob: a chain (Data Pipeline dependsOn)', () => {
     expect(r.cause).toBe(cause);
   });
 
+  test('a start refused by the executions quota (StepFunctions.ExecutionLimitExceeded) is retried', async () => {
+    const b2 = build((pipeline, stack) => pipeline.runJob(stack, 'Only', { input: { script: 'jobs/x.sh' } }));
+    const d = definitions(b2);
+    const local = new LocalPipeline(d, okJob);
+    const sync = local.handler();
+    let refused = 0;
+    const r = await runLocally(d.parent, {}, {
+      'Only: run': (req) => {
+        if (refused++ < 2) throw awsError('StepFunctions.ExecutionLimitExceeded');
+        return sync(req);
+      },
+    });
+    expect(r.status).toBe('SUCCEEDED');
+    expect(r.calls['Only: run']).toHaveLength(3);
+    expect(local.runs).toHaveLength(1);
+  });
+
   test('the parent\'s definition is valid ASL', () => {
     const { isValid, errorsText } = aslValidator(defs.parent);
     expect(errorsText('\n')).toBe('');
@@ -267,21 +282,5 @@ describe('fanOut: one run per shard', () => {
     expect(() => pipeline.fanOut(stack, 'A', { input })).toThrow(/fanOut 'A' needs exactly one of 'shards'/);
     expect(() => pipeline.fanOut(stack, 'B', { input, shards: ['x'], shardsPath: '$.x' })).toThrow(/exactly one of 'shards'/);
     expect(() => pipeline.fanOut(stack, 'C', { input, shards: ['x'], toleratedFailureCount: -1 })).toThrow(/'toleratedFailureCount' must be a whole number/);
-  });
-});
-
-describe('a multi-step workflow with one notification', () => {
-  test('extract → transform ×3 → load, then one SNS message from the parent', () => {
-    const b = build((pipeline, stack) => {
-      const topic = new sns.Topic(stack, 'Topic');
-      const notify = new tasks.SnsPublish(stack, 'Notify', { topic, message: sfn.TaskInput.fromJsonPathAt('$') });
-      return pipeline
-        .runJob(stack, 'Extract', { input: { script: 'jobs/extract.sh' }, resultPath: '$.extract' })
-        .next(pipeline.fanOut(stack, 'Transform', { input: { script: 'jobs/transform.sh' }, shards: ['a', 'b', 'c'], resultPath: '$.transform' }))
-        .next(pipeline.runJob(stack, 'Load', { input: { script: 'jobs/load.sh' }, resultPath: '$.load' }))
-        .next(notify);
-    });
-    const d = definitions(b);
-    expect(Object.keys(d.parent.States)).toEqual(expect.arrayContaining(['Extract', 'Transform', 'Load', 'Notify']));
   });
 });
