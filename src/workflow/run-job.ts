@@ -80,8 +80,9 @@ export interface RunJobStateOptions {
  * `events:PutRule`, `events:DescribeRule` on `StepFunctionsGetEventsForStepFunctionsExecutionRule`, the policy AWS
  * documents for the synchronous pattern (https://docs.aws.amazon.com/step-functions/latest/dg/stepfunctions-iam.html).
  *
- * Stopping the workflow stops the nested run: that is what the StopExecution grant above is for. A stopped run ends
- * ABORTED, and the pipeline's cleanup (workflow/cleanup.ts) terminates its instance.
+ * Stopping the workflow stops the nested run: the synchronous pattern's policy grants StopExecution on the nested
+ * executions for that (the AWS pages read do not say it in words; a real-account test should confirm it). A stopped
+ * run ends ABORTED, and the pipeline's cleanup (workflow/cleanup.ts) terminates its instance.
  */
 export class RunJobState extends sfn.Parallel {
   /** The `startExecution.sync:2` task inside the branch. */
