@@ -216,7 +216,11 @@ project.addTask('readme:quickstarts', {
 });
 project.addTask('readme:diagram', {
   description: "Redraw the README's workflow diagram from the synthesized definitions",
-  steps: [{ exec: 'ts-node --project test/tsconfig.json test/docs/diagram.ts' }],
+  steps: [
+    { exec: 'ts-node --project test/tsconfig.json test/docs/diagram.ts' },
+    // The "Chaining and fan-out" section's diagram: the example's parent workflow (example/etl.ts).
+    { exec: 'ts-node --project test/tsconfig.json test/docs/chaining-diagram.ts' },
+  ],
 });
 const bindingsCheck = project.addTask('package:bindings-codeonly', {
   description: 'Generate Python and Java binding sources with jsii-pacmak --code-only and byte-compile the Python',

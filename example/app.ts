@@ -10,6 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { App, CfnOutput, Duration, Stack } from 'aws-cdk-lib';
 import { ShellScriptPipeline } from '../src';
+import { etlWorkflow } from './etl';
 import { flowOrder } from '../src/local/diagram';
 
 const outdir = path.join(__dirname, 'cdk.out');
@@ -23,6 +24,17 @@ const pipeline = new ShellScriptPipeline(stack, 'Nightly', {
   heartbeatTimeout: Duration.minutes(5),
   notificationEmail: process.env.NOTIFICATION_EMAIL ?? 'ops@example.com',
 });
+
+// The multi-step example (README "Chaining and fan-out"): extract → transform ×3 shards → load, each step a run of
+// this second pipeline, one notification for the whole workflow from the parent (the pipeline's own are off).
+const etl = new ShellScriptPipeline(stack, 'Etl', {
+  jobTimeout: Duration.hours(1),
+  notifyOnSuccess: false,
+  notifyOnFailure: false,
+  notificationEmail: process.env.NOTIFICATION_EMAIL ?? 'ops@example.com',
+});
+const etlMachine = etlWorkflow(stack, 'EtlWorkflow', { pipeline: etl, topic: etl.topic, shards: ['eu', 'us', 'apac'] });
+new CfnOutput(stack, 'EtlWorkflowArn', { value: etlMachine.stateMachineArn, description: 'Start the ETL here: {"date": "2026-01-01"}' });
 
 new CfnOutput(stack, 'JobBucket', { value: pipeline.bucket.bucketName, description: 'Upload scripts here' });
 new CfnOutput(stack, 'StateMachineArn', { value: pipeline.stateMachine.stateMachineArn, description: 'Start runs here' });
@@ -42,6 +54,7 @@ const definitionOf = (machine: typeof pipeline.stateMachine) =>
   JSON.parse(flatten(template.Resources[stack.resolve(machine.stateMachineArn).Ref].Properties.DefinitionString));
 const definition = definitionOf(pipeline.stateMachine);
 const cleanupDefinition = definitionOf(pipeline.cleanupStateMachine);
+const etlDefinition = definitionOf(etlMachine);
 const validationDefinition = definitionOf(pipeline.validationStateMachine);
 const describeState = (name: string, s: any) => `  - ${name} [${s.Type}]${s.Resource ? ' ' + s.Resource.replace(/^.*:::/, '') : ''}`;
 
@@ -64,12 +77,18 @@ const lines = [
   'Cleanup state machine (started by an EventBridge rule when a run ends ABORTED, TIMED_OUT or FAILED):',
   ...flowOrder(cleanupDefinition).map((name) => describeState(name, cleanupDefinition.States[name])),
   '',
+  'ETL workflow (EtlWorkflow: runs of the Etl pipeline, chained and fanned out; one notification):',
+  ...flowOrder(etlDefinition).map((name) => describeState(name, etlDefinition.States[name])),
+  `  Transform: ${etlDefinition.States.Transform.Branches[0].States['Transform: each shard'].MaxConcurrency} shards at once, ` +
+    `each a '${etlDefinition.States.Transform.Branches[0].States['Transform: each shard'].ItemProcessor.States['Transform: shard'].Branches[0].States['Transform: shard: run'].Resource.replace(/^.*:::/, '')}' task`,
+  '',
   `Parameters: ${Object.keys(template.Parameters ?? {}).join(', ') || 'none'} (the AMI comes from a public SSM parameter at deploy time)`,
   `Outputs: ${Object.keys(template.Outputs ?? {}).join(', ')}`,
   '',
   'After `cdk deploy`, upload a script and start a run:',
   '  aws s3 cp nightly.sh s3://<JobBucket>/jobs/nightly.sh',
   '  aws stepfunctions start-execution --state-machine-arn <StateMachineArn> --input \'{"script":"jobs/nightly.sh","args":["2026-01-01"]}\'',
+  '  aws stepfunctions start-execution --state-machine-arn <EtlWorkflowArn> --input \'{"date":"2026-01-01"}\'',
 ];
 console.log(lines.join('\n'));
 

@@ -26,7 +26,9 @@ import { Scripts } from './parts/scripts';
 import { Staging } from './parts/staging';
 import { ShellScriptPipelineProps } from './shell-script-pipeline-props';
 import { Cleanup } from './workflow/cleanup';
+import { FanOutProps, fanOutProblems, FanOutState } from './workflow/fan-out';
 import { RunStateMachine } from './workflow/run';
+import { jobExecutionInput, jobInputProblems, RunJobProps, RunJobState } from './workflow/run-job';
 
 export type { ShellScriptPipelineProps } from './shell-script-pipeline-props';
 
@@ -224,6 +226,66 @@ export class ShellScriptPipeline extends Construct {
    */
   public metricAborted(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.stateMachine.metricAborted(props);
+  }
+
+  /**
+   * A state for another workflow that runs one job of this pipeline and waits for it.
+   *
+   * Data Pipeline's `dependsOn`: chain these with `.next()`. It starts a run with `states:startExecution.sync:2`, linked
+   * to the workflow's execution in the console, and fails with the run's own error (`Job.NonZeroExit`, `States.Timeout`, `Input.*`, …), so
+   * `addCatch` and `addRetry` match this pipeline's error names. Its result is `{executionArn, job}`, `job` being the
+   * run's task output (`{exitCode, durationSeconds, outputTail, result}`). The workflow's role gets the grants it needs.
+   * Stopping the workflow stops the run, and the pipeline's cleanup terminates its instance.
+   *
+   * The state is a Parallel state with one branch (the task and the states that raise the run's error): use it like a
+   * task.
+   *
+   * @example
+   * const pipeline = new ShellScriptPipeline(this, 'Jobs');
+   * const extract = pipeline.runJob(this, 'Extract', { input: { script: 'jobs/extract.sh' }, resultPath: '$.extract' });
+   * const load = pipeline.runJob(this, 'Load', {
+   *   input: { script: 'jobs/load.sh', args: sfn.JsonPath.listAt('$.args'), env: { DAY: sfn.JsonPath.stringAt('$.date') } },
+   * });
+   * extract.addRetry({ errors: ['Job.SpotInterrupted'], maxAttempts: 2 });
+   * new sfn.StateMachine(this, 'Nightly', {
+   *   definitionBody: sfn.DefinitionBody.fromChainable(extract.next(load)),
+   * });
+   */
+  public runJob(scope: Construct, id: string, props: RunJobProps): sfn.Parallel {
+    const problems = jobInputProblems(props.input, `runJob '${id}': 'input'`);
+    if (problems.length > 0) throw new Error(`ShellScriptPipeline '${this.node.id}': ${problems.join('; ')}`);
+    return new RunJobState(scope, id, this.stateMachine, {
+      input: jobExecutionInput(props.input),
+      resultPath: props.resultPath,
+      comment: props.comment,
+    });
+  }
+
+  /**
+   * A state for another workflow that runs one script over a list of shards and waits for all of them.
+   *
+   * One run of this pipeline per shard (AWS Batch's array jobs), at most `maxConcurrency` at once. Each run gets
+   * `SSP_SHARD_INDEX` (0-based), `SSP_SHARD_COUNT` and `SSP_SHARD` (the list item) in its environment. The result is
+   * `{shards: [...]}`, one item per shard in list order. By default the first failed shard fails the state with that
+   * shard's own error and stops the other runs; `toleratedFailureCount` lets up to N shards fail.
+   *
+   * The state is a Parallel state with one branch (the list, a Map state of runJob states, the failure count).
+   *
+   * @example
+   * const pipeline = new ShellScriptPipeline(this, 'Jobs');
+   * const transform = pipeline.fanOut(this, 'Transform', {
+   *   input: { script: 'jobs/transform.sh' },
+   *   shards: ['eu', 'us', 'apac'],
+   *   maxConcurrency: 3,
+   *   toleratedFailureCount: 1,
+   *   resultPath: '$.transform',
+   * });
+   * new sfn.StateMachine(this, 'Nightly', { definitionBody: sfn.DefinitionBody.fromChainable(transform) });
+   */
+  public fanOut(scope: Construct, id: string, props: FanOutProps): sfn.Parallel {
+    const problems = [...fanOutProblems(props, `fanOut '${id}'`), ...jobInputProblems(props.input, `fanOut '${id}': 'input'`)];
+    if (problems.length > 0) throw new Error(`ShellScriptPipeline '${this.node.id}': ${problems.join('; ')}`);
+    return new FanOutState(scope, id, this.stateMachine, props);
   }
 
   /**

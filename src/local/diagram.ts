@@ -120,7 +120,8 @@ function shape(name: string, s: AslState): string {
   if (s.Retry?.length) notes.push(`retries: ${s.Retry.flatMap((r) => r.ErrorEquals).join(', ')}`);
   const inner = s.ItemProcessor ?? s.Iterator;
   if (inner) notes.push(`for each item: ${flowOrder(inner).join(' → ')}`);
-  if (s.Branches) notes.push(`${s.Branches.length} branches in parallel`);
+  if (s.Branches?.length === 1) notes.push(`runs: ${flowOrder(s.Branches[0]).join(' → ')}`);
+  else if (s.Branches) notes.push(`${s.Branches.length} branches in parallel`);
   const label = escape([name, ...notes].join('\n'));
   switch (s.Type) {
     case 'Choice':

@@ -50,7 +50,43 @@ export interface TaskFields {
   readonly userInput?: string;
   /** Which attempt of the execution this is (1-based). */
   readonly attempt?: number;
+  /**
+   * Fan-out: which shard of a list this run is. `{}` (or absent) for a run that is not part of a fan-out. The runtime
+   * exports it to the job as SHARD_ENV (the execution input's `env` may not set `SSP_*` names itself).
+   */
+  readonly shard?: Partial<ShardFields>;
 }
+
+/** Fan-out: the shard one run of a fan-out works on (the execution input's `shard` field). */
+export interface ShardFields {
+  /** 0-based position of this shard in the list. */
+  readonly index: number;
+  /** How many shards the list has. */
+  readonly count: number;
+  /** The list item: exported as is when a string, as its JSON text otherwise. */
+  readonly value: unknown;
+}
+
+/**
+ * Fan-out: the environment variables the runtime sets for a run whose input has a `shard` (and only then). They are
+ * `SSP_*` names, so an execution's `env` can never set or fake them; the pipeline sets them from the input's `shard`.
+ */
+export const SHARD_ENV = {
+  /** 0-based index of this shard, as decimal text. */
+  INDEX: 'SSP_SHARD_INDEX',
+  /** Number of shards, as decimal text. */
+  COUNT: 'SSP_SHARD_COUNT',
+  /** The shard's value: the list item, as is when a string, as JSON text otherwise. */
+  VALUE: 'SSP_SHARD',
+} as const;
+
+/**
+ * The field of an execution's input that links it to the execution that started it. Step Functions' console shows a
+ * nested execution's parent when its input has this field (set to the parent's `$$.Execution.Id`): "use a parameter
+ * named AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID" (https://docs.aws.amazon.com/step-functions/latest/dg/connect-stepfunctions.html).
+ * The pipeline's input validation accepts it (a string) and drops it.
+ */
+export const STARTED_BY_FIELD = 'AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID';
 
 /**
  * The task document the state machine writes to `pipeline/tasks/<instance-id>.json` when the
@@ -155,6 +191,14 @@ export const INPUT_ERRORS = {
   RESERVED_ENV_NAME: 'Input.ReservedEnvName',
   /** The input validation gave no answer (it timed out or was stopped without an error), so nothing was launched. */
   NOT_VALIDATED: 'Input.NotValidated',
+  /** `shard` is not an object with a numeric `index` and `count` and a `value` (fan-out runs only). */
+  INVALID_SHARD: 'Input.InvalidShard',
+} as const;
+
+/** Error names a fan-out (workflow/fan-out.ts) raises itself; a failed shard's own error passes through unchanged. */
+export const FAN_OUT_ERRORS = {
+  /** More shards failed than `toleratedFailureCount` allows. */
+  TOO_MANY_SHARDS_FAILED: 'FanOut.TooManyShardsFailed',
 } as const;
 
 /** Error names the workflow raises when it cannot launch an attempt's instance. */

@@ -20,8 +20,8 @@ import { DEFAULT_IMDS_ENDPOINT, SpotWatcher, startSpotLoop } from './spot-watche
 import { checkJobEnv } from './task-document';
 import { fitCause, quoteArg } from './text';
 import { describeError } from './util';
-import { CLI_EXIT, ENV, JOB_ERRORS, OUTPUT_TAIL_BYTES } from '../protocol';
-import type { TaskDocument } from '../protocol';
+import { CLI_EXIT, ENV, JOB_ERRORS, OUTPUT_TAIL_BYTES, SHARD_ENV } from '../protocol';
+import type { TaskDocument, TaskFields } from '../protocol';
 
 /** The part of the task document {@link runJob} needs. */
 export type RunJobTask = Pick<TaskDocument, 'taskToken' | 'heartbeatSeconds'> & Partial<TaskDocument>;
@@ -227,6 +227,7 @@ export async function runJob(options: RunJobOptions): Promise<RunResult> {
     if (task.executionName !== undefined) childEnv[ENV.EXECUTION_NAME] = task.executionName;
     if (task.executionArn !== undefined) childEnv[ENV.EXECUTION_ARN] = task.executionArn;
     if (task.attempt !== undefined) childEnv[ENV.ATTEMPT] = String(task.attempt);
+    Object.assign(childEnv, shardEnv(task.shard));
 
     const logArgs = options.logArgs ?? (env[ENV.LOG_ARGS] === '1' || task.env?.[ENV.LOG_ARGS] === '1');
     log(`starting ${describeCommand(options.command, options.args ?? [], task.args ?? [], logArgs)}`);
@@ -307,4 +308,18 @@ function describeCommand(command: string, callerArgs: readonly string[], taskArg
   if (logArgs || taskArgs.length === 0) return words;
   const count = taskArgs.length === 1 ? '1 argument' : `${taskArgs.length} arguments`;
   return `${words} with ${count} from the task (not logged; set ${ENV.LOG_ARGS}=1 to log them)`;
+}
+
+/**
+ * Fan-out: the SSP_SHARD_* variables for a task whose `shard` names one (the input validation lets only a numeric
+ * `index` and `count` and a present `value` through); none for `{}` or no shard. A string value is exported as is,
+ * any other as its JSON text.
+ */
+export function shardEnv(shard: TaskFields['shard']): Record<string, string> {
+  if (!shard || typeof shard.index !== 'number' || typeof shard.count !== 'number' || !('value' in shard)) return {};
+  return {
+    [SHARD_ENV.INDEX]: String(shard.index),
+    [SHARD_ENV.COUNT]: String(shard.count),
+    [SHARD_ENV.VALUE]: typeof shard.value === 'string' ? shard.value : JSON.stringify(shard.value),
+  };
 }

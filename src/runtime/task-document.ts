@@ -83,6 +83,8 @@ export function parseTaskDocument(value: unknown, source = 'task document'): Tas
   // `env` is passed through unchecked: runJob validates it after claiming the token and reports Job.InvalidEnv, so that
   // a bad `env` fails the execution with a clear error instead of leaving it to time out.
   const env = doc.env ?? undefined;
+  // Fan-out: `shard` is passed through when it is an object; shardEnv (run-job.ts) exports it only when it names one.
+  const shard = doc.shard !== null && typeof doc.shard === 'object' && !Array.isArray(doc.shard) ? (doc.shard as TaskDocument['shard']) : undefined;
 
   return {
     taskToken,
@@ -94,6 +96,7 @@ export function parseTaskDocument(value: unknown, source = 'task document'): Tas
     ...(env !== undefined ? { env: env as Record<string, string> } : {}),
     ...(userInput !== undefined ? { userInput } : {}),
     ...(attempt !== undefined ? { attempt } : {}),
+    ...(shard !== undefined ? { shard } : {}),
   };
 }
 

@@ -2,12 +2,19 @@ import { Duration } from 'aws-cdk-lib';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { INPUT_ERRORS, MAX_ARGS, MAX_ENV, RESERVED_ENV_NAMES, RESERVED_ENV_PREFIXES, RESERVED_PREFIX } from '../protocol';
+import { INPUT_ERRORS, MAX_ARGS, MAX_ENV, RESERVED_ENV_NAMES, RESERVED_ENV_PREFIXES, RESERVED_PREFIX, STARTED_BY_FIELD } from '../protocol';
 import { attemptInput } from './run-state';
 import { INPUT_STATES, STATES, VALIDATION_STATES } from './states';
 
 /** The fields an execution input may have. After the checks, every one of them is present. */
 export const INPUT_FIELDS = ['script', 'userInput', 'args', 'env'] as const;
+
+/**
+ * Fields an execution input may also have, set by a parent workflow (run-job.ts): `shard` (a fan-out run's shard,
+ * exported to the job as SSP_SHARD_*) and Step Functions' STARTED_BY_FIELD (links a nested run to its parent in the
+ * console). Both are defaulted before the fields are counted; `shard` is kept (`{}` when absent), STARTED_BY_FIELD dropped.
+ */
+export const PARENT_INPUT_FIELDS = ['shard', STARTED_BY_FIELD] as const;
 
 /**
  * What the run hands the input validation state machine: the execution input as it came (`input`: it may not even be
@@ -61,7 +68,30 @@ export class InputChecks extends sfn.StateMachineFragment {
     const unknownFields = inputError(
       S.UNKNOWN_FIELDS,
       INPUT_ERRORS.UNKNOWN_FIELDS,
-      `The execution input accepts only ${INPUT_FIELDS.map((f) => `"${f}"`).join(', ')}; remove the other fields (a misspelt field would otherwise be ignored)`,
+      `The execution input accepts only ${[...INPUT_FIELDS, ...PARENT_INPUT_FIELDS].map((f) => `"${f}"`).join(', ')}; ` +
+        'remove the other fields (a misspelt field would otherwise be ignored)',
+    );
+    const invalidShard = inputError(
+      S.INVALID_SHARD,
+      INPUT_ERRORS.INVALID_SHARD,
+      '"shard" (set by a fan-out) must be an object with a numeric "index" and "count" and a "value", e.g. {"index": 0, "count": 3, "value": "part-0"}',
+    );
+    // ---- shard (fan-out runs): {} or {index, count, value} ---------------------------------------------
+    const shardCheck = new sfn.Pass(this, S.SHARD_AS_JSON, { parameters: { 'json.$': 'States.JsonToString($.shard)' }, resultPath: '$.shardCheck' }).next(
+      new sfn.Choice(this, S.SHARD_VALID)
+        .when(sfn.Condition.stringEquals('$.shardCheck.json', '{}'), valid)
+        .when(
+          sfn.Condition.and(
+            sfn.Condition.stringMatches('$.shardCheck.json', '{*'),
+            sfn.Condition.isPresent('$.shard.index'),
+            sfn.Condition.isNumeric('$.shard.index'),
+            sfn.Condition.isPresent('$.shard.count'),
+            sfn.Condition.isNumeric('$.shard.count'),
+            sfn.Condition.isPresent('$.shard.value'),
+          ),
+          valid,
+        )
+        .otherwise(invalidShard),
     );
     const invalidArgs = inputError(S.INVALID_ARGS, INPUT_ERRORS.INVALID_ARGS, '"args" must be a list of strings, e.g. ["--date", "2026-01-01"]');
     const tooManyArgs = inputError(S.TOO_MANY_ARGS, INPUT_ERRORS.TOO_MANY_ARGS, `"args" may hold at most ${MAX_ARGS} strings`);
@@ -106,7 +136,7 @@ export class InputChecks extends sfn.StateMachineFragment {
         ),
         reservedEnvName,
       )
-      .otherwise(valid);
+      .otherwise(shardCheck);
     const checkEnv = allStrings(
       { map: S.CHECK_ENV, item: S.CHECK_ENV_VALUE, ok: S.ENV_VALUE_OK, notOk: S.ENV_VALUE_NOT_STRING },
       '$.envCheck.values',
@@ -119,7 +149,7 @@ export class InputChecks extends sfn.StateMachineFragment {
     // "$.env.*" on an empty object matches nothing, which is an error, so {} skips the value checks.
     const envAsJson = new sfn.Pass(this, S.ENV_AS_JSON, { parameters: { 'json.$': 'States.JsonToString($.env)' }, resultPath: '$.envCheck' }).next(
       new sfn.Choice(this, S.ENV_IS_OBJECT)
-        .when(sfn.Condition.stringEquals('$.envCheck.json', '{}'), valid)
+        .when(sfn.Condition.stringEquals('$.envCheck.json', '{}'), shardCheck)
         .when(
           sfn.Condition.stringMatches('$.envCheck.json', '{*'),
           new sfn.Pass(this, S.ENV_VALUES, { parameters: { 'json.$': '$.envCheck.json', 'values.$': '$.env.*' }, resultPath: '$.envCheck' })
@@ -167,29 +197,42 @@ export class InputChecks extends sfn.StateMachineFragment {
       .when(
         sfn.Condition.isPresent('$.userInput'),
         new sfn.Pass(this, S.NO_SCRIPT_KEY, {
-          parameters: { 'script': '', 'userInput.$': '$.userInput', 'args.$': '$.args', 'env.$': '$.env' },
+          parameters: { 'script': '', 'userInput.$': '$.userInput', 'args.$': '$.args', 'env.$': '$.env', 'shard.$': '$.shard' },
         }).next(argsAsJson),
       )
       .otherwise(
         new sfn.Pass(this, S.NO_USER_INPUT, {
-          parameters: { 'script.$': '$.script', 'userInput': '', 'args.$': '$.args', 'env.$': '$.env' },
+          parameters: { 'script.$': '$.script', 'userInput': '', 'args.$': '$.args', 'env.$': '$.env', 'shard.$': '$.shard' },
         }).next(argsAsJson),
       );
     // Choice rules cannot list an object's keys, but "$.*" collects its values: count them. With args and env
-    // defaulted, a valid input has exactly one field fewer than INPUT_FIELDS (script or userInput).
+    // defaulted (and PARENT_INPUT_FIELDS), a valid input has exactly one field fewer than INPUT_FIELDS and
+    // PARENT_INPUT_FIELDS together (script or userInput).
     const countFields = new sfn.Pass(this, S.COUNT_FIELDS, { parameters: { 'values.$': '$.*' }, resultPath: '$.fieldCheck' })
       .next(new sfn.Pass(this, S.COUNT_FIELDS_2, { parameters: { 'count.$': 'States.ArrayLength($.fieldCheck.values)' }, resultPath: '$.fieldCheck' }))
       .next(
         new sfn.Choice(this, S.KNOWN_FIELDS_ONLY)
           // "$.*" was taken before fieldCheck existed: only the input's own fields count.
-          .when(sfn.Condition.numberGreaterThan('$.fieldCheck.count', INPUT_FIELDS.length - 1), unknownFields)
+          .when(sfn.Condition.numberGreaterThan('$.fieldCheck.count', INPUT_FIELDS.length + PARENT_INPUT_FIELDS.length - 1), unknownFields)
           .otherwise(normalize),
       );
     // Not(IsPresent) rather than IsPresent:false, which some ASL interpreters get wrong.
     const absent = (path: string) => sfn.Condition.not(sfn.Condition.isPresent(path));
+    // A run started by another workflow (run-job.ts) may carry STARTED_BY_FIELD and `shard`: default both, so the count
+    // below stays exact. STARTED_BY_FIELD must be a string (the parent's execution ARN); Step Functions sets it.
+    const defaultStartedBy = new sfn.Choice(this, S.HAS_STARTED_BY)
+      .when(
+        absent(`$.${STARTED_BY_FIELD}`),
+        new sfn.Pass(this, S.DEFAULT_STARTED_BY, { result: sfn.Result.fromString('none'), resultPath: `$.${STARTED_BY_FIELD}` }).next(countFields),
+      )
+      .when(sfn.Condition.isString(`$.${STARTED_BY_FIELD}`), countFields)
+      .otherwise(unknownFields);
+    const defaultShard = new sfn.Choice(this, S.HAS_SHARD)
+      .when(absent('$.shard'), new sfn.Pass(this, S.DEFAULT_SHARD, { result: sfn.Result.fromObject({}), resultPath: '$.shard' }).next(defaultStartedBy))
+      .otherwise(defaultStartedBy);
     const defaultEnv = new sfn.Choice(this, S.HAS_ENV)
-      .when(absent('$.env'), new sfn.Pass(this, S.DEFAULT_ENV, { result: sfn.Result.fromObject({}), resultPath: '$.env' }).next(countFields))
-      .otherwise(countFields);
+      .when(absent('$.env'), new sfn.Pass(this, S.DEFAULT_ENV, { result: sfn.Result.fromObject({}), resultPath: '$.env' }).next(defaultShard))
+      .otherwise(defaultShard);
     const defaultArgs = new sfn.Choice(this, S.HAS_ARGS)
       .when(absent('$.args'), new sfn.Pass(this, S.DEFAULT_ARGS, { result: sfn.Result.fromArray([]), resultPath: '$.args' }).next(defaultEnv))
       .otherwise(defaultEnv);

@@ -3,7 +3,8 @@ import { TaskFields } from '../protocol';
 import { attemptLaunch } from './launch';
 
 /**
- * What the run keeps in its state between steps, besides the normalized input (`script`, `userInput`, `args`, `env`):
+ * What the run keeps in its state between steps, besides the normalized input (`script`, `userInput`, `args`, `env`,
+ * `shard`):
  *
  * - `$.subnets`: the subnet IDs to launch in (each attempt starts in a random one; see launch.ts);
  * - `$.attempt`: which attempt this is (1-based; 0 for input that never got to an attempt);
@@ -22,6 +23,7 @@ export function attemptInput(attempt: number | string, subnets: number): Record<
     'userInput.$': '$.userInput',
     'args.$': '$.args',
     'env.$': '$.env',
+    'shard.$': '$.shard',
     'subnets.$': '$.subnets',
     ...(typeof attempt === 'number' ? { attempt } : { 'attempt.$': attempt }),
     // No instance yet; the client token makes launch retries idempotent.
@@ -44,6 +46,7 @@ export function taskFields(heartbeatSeconds: number): Record<keyof TaskFields, u
     userInput: sfn.JsonPath.stringAt('$.userInput'),
     args: sfn.JsonPath.listAt('$.args'),
     env: sfn.JsonPath.objectAt('$.env'),
+    shard: sfn.JsonPath.objectAt('$.shard'),
     attempt: sfn.JsonPath.numberAt('$.attempt'),
     heartbeatSeconds,
   };

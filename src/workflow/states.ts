@@ -50,6 +50,14 @@ export const INPUT_STATES = {
   ENV_NAMES_ALLOWED: 'Env names allowed?',
   RESERVED_ENV_NAME: 'Reserved env name',
   VALID_INPUT: 'Valid input',
+  // Fields a parent workflow sets (run-job.ts, fan-out.ts).
+  HAS_SHARD: 'Has shard?',
+  DEFAULT_SHARD: 'Default shard',
+  HAS_STARTED_BY: 'Started by an execution?',
+  DEFAULT_STARTED_BY: 'Not started by an execution',
+  SHARD_AS_JSON: 'Shard as JSON',
+  SHARD_VALID: 'Shard valid?',
+  INVALID_SHARD: 'Invalid shard',
 } as const;
 
 /** The run's states that call the input validation state machine and act on its answer. */

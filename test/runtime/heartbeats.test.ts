@@ -57,11 +57,10 @@ describe('the heartbeat interval', () => {
     // The claiming heartbeat, then one at about 1 s and one at about 2 s into the job.
     const beats = sfn.callsFor('SendTaskHeartbeat', token).map((c) => c.time);
     expect(beats.length).toBeGreaterThanOrEqual(3);
+    // Timers never fire early, so no gap is under the interval however busy the machine; that none was over 3 s is
+    // the fake's own check (it times the token out like Step Functions, and the run then could not succeed).
     const gaps = beats.slice(1).map((t, i) => t - beats[i]);
-    for (const gap of gaps) {
-      expect(gap).toBeGreaterThanOrEqual(950);
-      expect(gap).toBeLessThan(1_400);
-    }
+    for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(950);
   });
 });
 
@@ -84,10 +83,11 @@ describe('a lost task', () => {
     expect(res.stderr).toContain('TaskTimedOut');
     const answer = sfn.calls.find((c) => c.token === token && c.errorType === 'TaskTimedOut')!;
     expect(answer.action).toBe('SendTaskHeartbeat');
-    // The next heartbeat saw it (at most one interval later) and the runtime was gone soon after the answer.
-    // (Margins leave room for a busy CI machine; a 10 s kill grace or a missed answer would blow them.)
-    expect(answer.time - timedOutAt).toBeLessThanOrEqual(intervalMs + 300);
-    expect(res.endedAt - answer.time).toBeLessThan(intervalMs + 800);
+    // The first heartbeat after the time-out saw it, and nothing more was sent for the token: no further heartbeat, no
+    // report (checked by order and count, not by the clock).
+    const after = sfn.calls.filter((c) => c.token === token && c.time >= timedOutAt);
+    expect(after.map((c) => [c.action, c.errorType])).toEqual([['SendTaskHeartbeat', 'TaskTimedOut']]);
+    expect(after[0]).toBe(answer);
     expect(pids.every(processGone)).toBe(true);
     expect(finalCalls(sfn, token)).toHaveLength(0);
     expect(res.stdout).not.toContain('finished');
@@ -149,8 +149,8 @@ describe('a lost task', () => {
 
     expect(res.code).toBe(CLI_EXIT.LOST);
     expect(res.stderr).toContain('HeartbeatsFailing');
+    // It kept trying for a while before giving up (a lower bound only: an upper bound would measure the machine's load).
     expect(res.endedAt - downAt).toBeGreaterThanOrEqual(600);
-    expect(res.endedAt - downAt).toBeLessThan(2_500);
     expect(pids.every(processGone)).toBe(true);
   });
 

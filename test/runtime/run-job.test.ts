@@ -381,3 +381,24 @@ describe('runJob (in-process)', () => {
     expect(JSON.parse(sfn.finalsFor(token)[0].cause!).message).toMatch(/at most 262144/);
   });
 });
+
+describe('fan-out: the task document\'s shard', () => {
+  test('the job sees SSP_SHARD_INDEX, SSP_SHARD_COUNT and SSP_SHARD (the bundled CLI); the shard wins over env', async () => {
+    const dir = tmpDir();
+    const token = sfn.addToken();
+    const task = writeTask(dir, token, { shard: { index: 2, count: 5, value: 'part 2' }, env: { SSP_SHARD_INDEX: 'spoofed' } });
+    const script = writeScript(dir, 'echo "$SSP_SHARD_INDEX/$SSP_SHARD_COUNT/$SSP_SHARD"');
+    const res = await runCli(['run', '--task-file', task, '--', 'bash', script], cliEnv(sfn.url));
+    expect(res.code).toBe(CLI_EXIT.OK);
+    expect(sfn.finalsFor(token)[0].output.outputTail).toBe('2/5/part 2\n');
+  });
+
+  test('an empty shard (a run that is not part of a fan-out) sets none of them', async () => {
+    const dir = tmpDir();
+    const token = sfn.addToken();
+    const task = writeTask(dir, token, { shard: {} });
+    const res = await runCli(['run', '--task-file', task, '--', 'bash', '-c', 'echo "[${SSP_SHARD_INDEX-unset}${SSP_SHARD-unset}]"'], cliEnv(sfn.url));
+    expect(res.code).toBe(CLI_EXIT.OK);
+    expect(sfn.finalsFor(token)[0].output.outputTail).toBe('[unsetunset]\n');
+  });
+});

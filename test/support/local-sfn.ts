@@ -1,7 +1,7 @@
 // The package's "require" export is a CommonJS build; ts-node (bench/) type-checks this import as ESM (TS1479),
 // ts-jest does not (isolatedModules). Both load the CommonJS build.
 // @ts-ignore TS1479
-import { ExecutionError, StateMachine } from 'aws-local-stepfunctions';
+import { ExecutionAbortedError, ExecutionError, StateMachine } from 'aws-local-stepfunctions';
 
 export type Handler = (input: any) => Promise<any> | any;
 
@@ -13,7 +13,8 @@ export function awsError(name: string, cause = `${name} (local fake)`): Error {
 }
 
 export interface LocalRunResult {
-  readonly status: 'SUCCEEDED' | 'FAILED';
+  /** ABORTED only for a run stopped through `onStart`'s abort. */
+  readonly status: 'SUCCEEDED' | 'FAILED' | 'ABORTED';
   readonly output?: any;
   readonly error?: string;
   readonly cause?: string;
@@ -33,6 +34,8 @@ export interface LocalRunOptions {
   readonly retryIntervals?: Record<string, number>;
   /** How long every Wait state waits (ms). Default 0. */
   readonly waitMs?: number;
+  /** Called once the run has started, with a function that stops it (StopExecution): the run then ends ABORTED. */
+  readonly onStart?: (abort: () => void) => void;
 }
 
 /** The resource of a task that runs an Express state machine synchronously and waits for its answer. */
@@ -127,6 +130,7 @@ export async function runLocally(
     },
   });
 
+  opts.onStart?.(() => execution.abort());
   const events: any[] = [];
   const path: string[] = [];
   const collect = (async () => {
@@ -142,6 +146,7 @@ export async function runLocally(
     return { status: 'SUCCEEDED', output, calls, path, events, nested };
   } catch (err) {
     await collect.catch(() => undefined);
+    if (err instanceof ExecutionAbortedError) return { status: 'ABORTED', calls, path, events, nested };
     if (err instanceof ExecutionError) {
       const cause: any = (err as any).cause;
       return { status: 'FAILED', error: cause?.name, cause: cause?.message, calls, path, events, nested };

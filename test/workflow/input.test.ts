@@ -121,6 +121,8 @@ describe('the checks run in the input validation state machine, not in the run',
       userInput: '',
       args: ['a'],
       env: {},
+      // no fan-out: an empty shard (test/workflow/parent-input.test.ts)
+      shard: {},
       subnets: request.Input.subnets,
       attempt: 1,
       instance: expect.objectContaining({ InstanceId: 'none', ClientToken: expect.stringMatching(/^[0-9a-f-]{36}$/) }),

@@ -49,6 +49,7 @@ describe('the run workflow, executed by a local ASL interpreter', () => {
       userInput: '',
       args: ['2026-01-01'],
       env: {},
+      shard: {},
       attempt: 1,
       heartbeatSeconds: 300,
     });
