@@ -18,8 +18,8 @@ export class TaskDocumentError extends Error {
 }
 
 /**
- * Read and validate a task document (JSON, see `TaskDocument`). Throws a {@link TaskDocumentError} naming the
- * missing or invalid field. Unknown fields are ignored.
+ * Read and validate a task document (JSON, see `TaskDocument`). Throws a {@link TaskDocumentError} naming every
+ * missing or invalid field at once. Unknown fields are ignored.
  */
 export function readTaskDocument(file: string): TaskDocument {
   let text: string;
@@ -44,12 +44,15 @@ export function parseTaskDocument(value: unknown, source = 'task document'): Tas
     throw new TaskDocumentError(`${where} must be a JSON object`);
   }
   const doc = value as Record<string, unknown>;
+  // Every problem is collected and reported at once, so a hand-written document is fixed in one round.
+  const problems: string[] = [];
   const str = (field: string, allowEmpty = false): string => {
     const v = doc[field];
-    if (v === undefined || v === null) throw new TaskDocumentError(`${where}: "${field}" is missing`);
-    if (typeof v !== 'string') throw new TaskDocumentError(`${where}: "${field}" must be a string, got ${typeName(v)}`);
-    if (!allowEmpty && v.length === 0) throw new TaskDocumentError(`${where}: "${field}" must not be empty`);
-    return v;
+    if (v === undefined || v === null) problems.push(`"${field}" is missing`);
+    else if (typeof v !== 'string') problems.push(`"${field}" must be a string, got ${typeName(v)}`);
+    else if (!allowEmpty && v.length === 0) problems.push(`"${field}" must not be empty`);
+    else return v;
+    return '';
   };
   const taskToken = str('taskToken');
   const executionArn = str('executionArn');
@@ -58,27 +61,30 @@ export function parseTaskDocument(value: unknown, source = 'task document'): Tas
   // Seed compatibility: a `userInput` script replaces the bucket script, which may then be empty (or absent).
   const userInput = doc.userInput ?? undefined;
   if (userInput !== undefined && typeof userInput !== 'string') {
-    throw new TaskDocumentError(`${where}: "userInput" must be a string, got ${typeName(userInput)}`);
+    problems.push(`"userInput" must be a string, got ${typeName(userInput)}`);
   }
   const script = userInput === undefined ? str('script') : (doc.script ?? undefined) === undefined ? '' : str('script', true);
 
   const args = doc.args;
-  if (args === undefined || args === null) throw new TaskDocumentError(`${where}: "args" is missing`);
-  if (!Array.isArray(args)) throw new TaskDocumentError(`${where}: "args" must be an array of strings, got ${typeName(args)}`);
-  args.forEach((a, i) => {
-    if (typeof a !== 'string') throw new TaskDocumentError(`${where}: "args[${i}]" must be a string, got ${typeName(a)}`);
-  });
+  if (args === undefined || args === null) problems.push('"args" is missing');
+  else if (!Array.isArray(args)) problems.push(`"args" must be an array of strings, got ${typeName(args)}`);
+  else {
+    args.forEach((a, i) => {
+      if (typeof a !== 'string') problems.push(`"args[${i}]" must be a string, got ${typeName(a)}`);
+    });
+  }
 
   const hb = doc.heartbeatSeconds;
-  if (hb === undefined || hb === null) throw new TaskDocumentError(`${where}: "heartbeatSeconds" is missing`);
-  if (typeof hb !== 'number' || !Number.isFinite(hb) || hb <= 0) {
-    throw new TaskDocumentError(`${where}: "heartbeatSeconds" must be a positive number, got ${JSON.stringify(hb)}`);
+  if (hb === undefined || hb === null) problems.push('"heartbeatSeconds" is missing');
+  else if (typeof hb !== 'number' || !Number.isFinite(hb) || hb <= 0) {
+    problems.push(`"heartbeatSeconds" must be a positive number, got ${JSON.stringify(hb)}`);
   }
 
   const attempt = doc.attempt ?? undefined;
   if (attempt !== undefined && (typeof attempt !== 'number' || !Number.isInteger(attempt) || attempt < 1)) {
-    throw new TaskDocumentError(`${where}: "attempt" must be a positive integer, got ${JSON.stringify(attempt)}`);
+    problems.push(`"attempt" must be a positive integer, got ${JSON.stringify(attempt)}`);
   }
+  if (problems.length > 0) throw new TaskDocumentError(`${where}: ${problems.join('; ')}`);
 
   // `env` is passed through unchecked: runJob validates it after claiming the token and reports Job.InvalidEnv, so that
   // a bad `env` fails the execution with a clear error instead of leaving it to time out.
@@ -91,11 +97,11 @@ export function parseTaskDocument(value: unknown, source = 'task document'): Tas
     executionArn,
     executionName,
     script,
-    args: [...args] as string[],
-    heartbeatSeconds: hb,
+    args: [...(args as string[])],
+    heartbeatSeconds: hb as number,
     ...(env !== undefined ? { env: env as Record<string, string> } : {}),
-    ...(userInput !== undefined ? { userInput } : {}),
-    ...(attempt !== undefined ? { attempt } : {}),
+    ...(userInput !== undefined ? { userInput: userInput as string } : {}),
+    ...(attempt !== undefined ? { attempt: attempt as number } : {}),
     ...(shard !== undefined ? { shard } : {}),
   };
 }

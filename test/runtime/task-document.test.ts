@@ -42,6 +42,15 @@ describe('readTaskDocument', () => {
     expect(() => parseTaskDocument(doc, 'doc.json')).toThrow(`task document doc.json: ${message}`);
   });
 
+  test('every problem is reported at once, in one message', () => {
+    const { taskToken: _t, ...rest } = valid;
+    const doc = { ...rest, args: 'x', heartbeatSeconds: -1, attempt: 0 };
+    expect(() => parseTaskDocument(doc, 'doc.json')).toThrow(
+      'task document doc.json: "taskToken" is missing; "args" must be an array of strings, got a string; ' +
+        '"heartbeatSeconds" must be a positive number, got -1; "attempt" must be a positive integer, got 0',
+    );
+  });
+
   test('optional env, userInput and attempt are kept; env is passed through unchecked (runJob reports Job.InvalidEnv)', () => {
     expect(parseTaskDocument({ ...valid, env: { A: '1' }, userInput: 'echo hi', attempt: 2 })).toEqual({ ...valid, env: { A: '1' }, userInput: 'echo hi', attempt: 2 });
     expect(parseTaskDocument({ ...valid, env: { 'A': 1, 'B C': 'x' } }).env).toEqual({ 'A': 1, 'B C': 'x' });
