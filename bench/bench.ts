@@ -22,7 +22,7 @@
  *   semaphore's DynamoDB tasks answered by dynalite, jobs of 20 to 60 ms, Wait states shortened to 500 ms: wall time,
  *   the most instances alive at once, crossed results, and the extra states entered per run.
  */
-import { spawn } from 'child_process';
+import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -222,6 +222,26 @@ async function main(): Promise<void> {
     }
     const kib = median(peaks);
     row('runtime peak RSS (VmHWM) while a job runs', `${kib} kB`, `${(kib / 1024).toFixed(1)} MiB, median of 3; \`sleep 2\` job, local fakes; target 50 MB`);
+    // What no runtime built on Node.js and @aws-sdk/client-sfn can go below: each floor bundled like the runtime
+    // (esbuild, node20) and run alone (bench/floors).
+    const floors = fs.mkdtempSync(path.join(os.tmpdir(), 'ssp-bench-floor-'));
+    try {
+      const floor = (name: string): number => {
+        const out = path.join(floors, `${name}.js`);
+        const build = spawnSync('npx', ['esbuild', '--bundle', path.join(__dirname, 'floors', `${name}.ts`), '--platform=node', '--target=node20',
+          '--main-fields=module,main', `--outfile=${out}`, '--log-level=error'], { encoding: 'utf8' });
+        if (build.status !== 0) throw new Error(`bundling bench/floors/${name}.ts failed: ${build.stderr}`);
+        const runs = [0, 1, 2].map(() => Number(spawnSync(process.execPath, [out], { encoding: 'utf8', env: { PATH: process.env.PATH } }).stdout.trim()));
+        return median(runs);
+      };
+      const nodeFloor = floor('node-http');
+      const sdkFloor = floor('sdk-only');
+      row('  floor: Node.js, one HTTP request', `${nodeFloor} kB`, `${(nodeFloor / 1024).toFixed(1)} MiB, median of 3`);
+      row('  floor: + @aws-sdk/client-sfn, 5 heartbeats', `${sdkFloor} kB`,
+        `${(sdkFloor / 1024).toFixed(1)} MiB: the SDK alone adds ${((sdkFloor - nodeFloor) / 1024).toFixed(1)} MiB; the runtime adds ${((kib - sdkFloor) / 1024).toFixed(1)} MiB to that`);
+    } finally {
+      fs.rmSync(floors, { recursive: true, force: true });
+    }
   } else {
     row('runtime peak RSS (VmHWM) while a job runs', 'n/a', 'needs /proc (Linux)');
   }
