@@ -3,9 +3,9 @@
  * heartbeats with `@aws-sdk/client-sfn` to a local endpoint, bundled the way the runtime is, then prints its peak RSS
  * (VmHWM, kB). Whatever the runtime does on top, it cannot use less than this while it uses the SDK.
  */
-// eslint-disable-next-line import/no-extraneous-dependencies
 import * as fs from 'fs';
 import * as http from 'http';
+// eslint-disable-next-line import/no-extraneous-dependencies
 import { SendTaskHeartbeatCommand, SFNClient } from '@aws-sdk/client-sfn';
 
 const server = http.createServer((req, res) => {
