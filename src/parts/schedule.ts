@@ -94,7 +94,7 @@ export class RunSchedule {
       schedule: props.schedule.expression,
       enabled: props.schedule.enabled ?? true,
       target: new schedulerTargets.StepFunctionsStartExecution(stateMachine, {
-        input: scheduler.ScheduleTargetInput.fromObject(executionInput(props.schedule.input)),
+        input: scheduler.ScheduleTargetInput.fromObject(jobExecutionInput(props.schedule.input)),
         retryAttempts: SCHEDULE_RETRY_ATTEMPTS,
       }),
     });
@@ -125,8 +125,8 @@ function inputProblems(input: JobInput): string[] {
   return problems;
 }
 
-/** The execution input for a {@link JobInput}, with only the fields that are set. */
-function executionInput(input: JobInput): Record<string, unknown> {
+/** The execution input for a {@link JobInput}: only the fields that are set (values may be JSONPath). */
+export function jobExecutionInput(input: JobInput): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (input.script !== undefined) out.script = input.script;
   if (input.userInput !== undefined) out.userInput = input.userInput;

@@ -2,7 +2,10 @@ import { Duration, Token } from 'aws-cdk-lib';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { jobExecutionInput } from '../parts/schedule';
 import type { JobInput } from '../parts/schedule';
+
+export { jobExecutionInput };
 import { ENV_NAME_PATTERN, isReservedEnvName, MAX_ARGS, MAX_ENV, RESERVED_PREFIX } from '../protocol';
 
 /**
@@ -155,15 +158,6 @@ export class RunJobState extends sfn.Parallel {
   }
 }
 
-/** The nested execution's input for a {@link JobInput}: only the fields that are set (values may be JSONPath). */
-export function jobExecutionInput(input: JobInput): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  if (input.script !== undefined) out.script = input.script;
-  if (input.userInput !== undefined) out.userInput = input.userInput;
-  if (input.args !== undefined) out.args = input.args;
-  if (input.env !== undefined) out.env = input.env;
-  return out;
-}
 
 /**
  * What is wrong with a fixed {@link JobInput}, by the rules the run's input validation applies (values that are tokens

@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { README_FILE } from './diagram';
+import { README_FILE, replaceBlock } from './diagram';
 import { etlWorkflow } from '../../example/etl';
 import { ShellScriptPipeline } from '../../src';
 import { mermaidDiagram } from '../../src/local/diagram';
@@ -29,10 +29,7 @@ export function renderChainingDiagram(): string {
 }
 
 export function withChainingDiagram(readme: string, block: string): string {
-  const from = readme.indexOf(BEGIN);
-  const to = readme.indexOf(END);
-  if (from < 0 || to < from) throw new Error(`README.md has no '${BEGIN}' ... '${END}' block`);
-  return readme.slice(0, from) + block + readme.slice(to + END.length);
+  return replaceBlock(readme, BEGIN, END, block);
 }
 
 if (require.main === module) {

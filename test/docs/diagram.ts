@@ -45,11 +45,16 @@ export function renderDiagrams(): string {
   ].join('\n');
 }
 
+/** The README with its generated block between `begin` and `end` (markers included) replaced by `block`. */
+export function replaceBlock(readme: string, begin: string, end: string, block: string): string {
+  const from = readme.indexOf(begin);
+  const to = readme.indexOf(end);
+  if (from < 0 || to < from) throw new Error(`README.md has no '${begin}' ... '${end}' block`);
+  return readme.slice(0, from) + block + readme.slice(to + end.length);
+}
+
 export function withDiagrams(readme: string, block: string): string {
-  const from = readme.indexOf(BEGIN);
-  const to = readme.indexOf(END);
-  if (from < 0 || to < from) throw new Error(`README.md has no '${BEGIN}' ... '${END}' block`);
-  return readme.slice(0, from) + block + readme.slice(to + END.length);
+  return replaceBlock(readme, BEGIN, END, block);
 }
 
 if (require.main === module) {

@@ -12,6 +12,7 @@ import { ShellScriptPipeline } from '../../src';
 import { HELP, main } from '../../src/local/cli';
 import { STATES } from '../../src/workflow/states';
 import { requireBundle } from '../runtime/harness';
+import { SUCCESS_PATH } from '../support/run-handlers';
 
 const CLI = path.resolve(__dirname, '../../assets/local/cli/index.js');
 
@@ -70,19 +71,7 @@ describe('a run of the synthesized template', () => {
     const r = await runCli(['local', '--template', template, '--bucket-dir', bucket, '--input', '{"script":"jobs/ok.sh","args":["x"]}', '--name', 't-ok']);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    expect(entered(r.stdout)).toEqual([
-      STATES.VALIDATE_INPUT,
-      STATES.INPUT_VALID,
-      STATES.PREPARE,
-      STATES.SCRIPT_OR_USER_INPUT,
-      STATES.CHECK_SCRIPT,
-      STATES.LAUNCH,
-      STATES.PAUSE,
-      STATES.TERMINATE,
-      STATES.DID_JOB_SUCCEED,
-      STATES.NOTIFY_SUCCESS,
-      STATES.SUCCEEDED,
-    ]);
+    expect(entered(r.stdout)).toEqual(SUCCESS_PATH);
     // The job's output, from the script the bootstrap copied out of the bucket folder and ran in the script's folder.
     expect(r.stdout).toContain('  │ hello from x\n  │ in jobs\n');
     expect(r.stdout).toContain('    Subject: SUCCEEDED: t-ok\n');

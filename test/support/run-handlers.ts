@@ -8,6 +8,21 @@ import { STATES } from '../../src/workflow/states';
 /** The instance ID every good-day launch returns. */
 export const INSTANCE = 'i-0123456789abcdef0';
 
+/** The states a successful run enters, in order (the input checks run in the validation state machine). */
+export const SUCCESS_PATH = [
+  STATES.VALIDATE_INPUT,
+  STATES.INPUT_VALID,
+  STATES.PREPARE,
+  STATES.SCRIPT_OR_USER_INPUT,
+  STATES.CHECK_SCRIPT,
+  STATES.LAUNCH,
+  STATES.PAUSE,
+  STATES.TERMINATE,
+  STATES.DID_JOB_SUCCEED,
+  STATES.NOTIFY_SUCCESS,
+  STATES.SUCCEEDED,
+];
+
 /** A distinct instance ID per launch: i-00…0<n>. */
 export function instanceFor(n: number): string {
   return `i-${String(n).padStart(17, '0')}`;
