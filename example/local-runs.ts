@@ -18,7 +18,7 @@ const runs = [
 
 let ok = true;
 for (const run of runs) {
-  const args = ['local', '--template', template, '--bucket-dir', bucketDir, '--input', JSON.stringify(run.input), '--name', run.name];
+  const args = ['local', '--template', template, '--pipeline', 'Nightly', '--bucket-dir', bucketDir, '--input', JSON.stringify(run.input), '--name', run.name];
   console.log(`\n=== Local run: ${run.title}\n$ npx shell-script-pipeline ${args.map((a) => (/^[\w./-]+$/.test(a) ? a : `'${a}'`)).join(' ')}\n`);
   const r = spawnSync(process.execPath, [cli, ...args], { stdio: 'inherit' });
   const verdict = r.status === run.expected ? 'as expected' : `expected ${run.expected}`;
