@@ -31,6 +31,23 @@ export function cleanupTmp(): void {
 }
 
 /**
+ * The usual setup of a suite that runs the bundled runtime: checks the bundle is built and starts a fake Step
+ * Functions endpoint before the suite (beforeAll); stops it and removes the temp directories after it (afterAll).
+ */
+export function useBundleWithFakeSfn(): FakeStepFunctions {
+  const sfn = new FakeStepFunctions();
+  beforeAll(async () => {
+    requireBundle();
+    await sfn.start();
+  });
+  afterAll(async () => {
+    await sfn.dispose();
+    cleanupTmp();
+  });
+  return sfn;
+}
+
+/**
  * What keeps the AWS SDK on this machine: static credentials, no config files, no instance metadata lookups
  * (which would go to a non-loopback address).
  */

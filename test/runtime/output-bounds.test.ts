@@ -14,10 +14,9 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { cleanupTmp, cliEnv, requireBundle, runCli, tmpDir, writeTask } from './harness';
+import { cliEnv, runCli, tmpDir, useBundleWithFakeSfn, writeTask } from './harness';
 import { CLI_EXIT, JOB_ERRORS, MAX_CAUSE_CHARS, MAX_ERROR_CHARS, MAX_INLINE_RESULT_BYTES, OUTPUT_TAIL_BYTES } from '../../src/protocol';
 import { awsFixture } from '../support/aws-fixtures';
-import { FakeStepFunctions } from '../support/fake-sfn';
 
 /** SNS: "messages must be UTF-8 encoded strings and at most 256 KB in size (262,144 bytes, not 262,144 characters)". */
 const SNS_MAX_MESSAGE_BYTES = 262_144;
@@ -26,18 +25,7 @@ const SUCCESS_FRAME_BYTES = 100;
 /** The worst case of a success output, worked out above. */
 const WORST_SUCCESS_OUTPUT_BYTES = SUCCESS_FRAME_BYTES + 6 * OUTPUT_TAIL_BYTES + MAX_INLINE_RESULT_BYTES;
 
-let sfn: FakeStepFunctions;
-
-beforeAll(async () => {
-  requireBundle();
-  sfn = new FakeStepFunctions();
-  await sfn.start();
-});
-
-afterAll(async () => {
-  await sfn.dispose();
-  cleanupTmp();
-});
+const sfn = useBundleWithFakeSfn();
 
 test('the SNS limit used here is the one the fixture quotes', () => {
   expect(awsFixture('sns-publish-limits').quote).toContain('at most 256 KB in size (262,144 bytes, not 262,144 characters)');

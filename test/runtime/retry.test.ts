@@ -2,12 +2,11 @@
  * The runtime's one retry loop (src/runtime/retry.ts): which errors are retried, the backoff with full jitter, the
  * per-attempt timeout, the deadline and the stop signals; and, end to end, the bundled runtime riding out faults.
  */
-import { cleanupTmp, cliEnv, logCapture, requireBundle, startCli, tmpDir, writeTask } from './harness';
+import { cliEnv, logCapture, startCli, tmpDir, useBundleWithFakeSfn, writeTask } from './harness';
 import { CLI_EXIT } from '../../src/protocol';
 import { DEFAULT_RETRY, isRetryableError } from '../../src/runtime';
 import { backoffDelayMs, retry, RetryAbortedError } from '../../src/runtime/retry';
 import type { RetryPolicy } from '../../src/runtime/retry';
-import { FakeStepFunctions } from '../support/fake-sfn';
 
 const logs = logCapture();
 afterEach(() => {
@@ -191,16 +190,7 @@ describe('retry', () => {
 });
 
 describe('the bundled runtime', () => {
-  let sfn: FakeStepFunctions;
-  beforeAll(async () => {
-    requireBundle();
-    sfn = new FakeStepFunctions();
-    await sfn.start();
-  });
-  afterAll(async () => {
-    await sfn.dispose();
-    cleanupTmp();
-  });
+  const sfn = useBundleWithFakeSfn();
 
   test('throttling, 500s and dropped connections are retried, then success is reported once', async () => {
     const dir = tmpDir();

@@ -5,23 +5,11 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { cleanupTmp, cliEnv, requireBundle, runCli, tmpDir, writeTask } from './harness';
+import { cliEnv, runCli, tmpDir, useBundleWithFakeSfn, writeTask } from './harness';
 import { CLI_EXIT } from '../../src/protocol';
 import { filterSdkNodeVersionWarning, isSdkNodeVersionWarning, SDK_NODE_VERSION_WARNING } from '../../src/runtime/sdk-warnings';
-import { FakeStepFunctions } from '../support/fake-sfn';
 
-let sfn: FakeStepFunctions;
-
-beforeAll(async () => {
-  requireBundle();
-  sfn = new FakeStepFunctions();
-  await sfn.start();
-});
-
-afterAll(async () => {
-  await sfn.dispose();
-  cleanupTmp();
-});
+const sfn = useBundleWithFakeSfn();
 
 /**
  * A `--require` script that makes the process look like Node.js 20 (the SDK warns below 22, whatever Node runs the

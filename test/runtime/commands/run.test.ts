@@ -4,21 +4,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { CLI_EXIT } from '../../../src/protocol';
-import { FakeStepFunctions } from '../../support/fake-sfn';
-import { cleanupTmp, cliEnv, requireBundle, runCli, tmpDir, writeScript, writeTask } from '../harness';
+import { cliEnv, runCli, tmpDir, useBundleWithFakeSfn, writeScript, writeTask } from '../harness';
 
-let sfn: FakeStepFunctions;
-
-beforeAll(async () => {
-  requireBundle();
-  sfn = new FakeStepFunctions();
-  await sfn.start();
-});
-
-afterAll(async () => {
-  await sfn.dispose();
-  cleanupTmp();
-});
+const sfn = useBundleWithFakeSfn();
 
 test('task token from SSP_TASK_TOKEN + SSP_HEARTBEAT_SECONDS, and task file from SSP_TASK_FILE', async () => {
   const dir = tmpDir();
