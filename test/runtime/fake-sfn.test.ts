@@ -42,15 +42,20 @@ test('token lifecycle: heartbeat, one final, then TaskTimedOut like AWS; unknown
 });
 
 test('heartbeatSeconds: the token times out without heartbeats, and heartbeats keep it open', async () => {
+  // The busy token is heartbeated every 50 ms against a 0.5 s timeout (a tenfold margin for a loaded machine), for
+  // longer than twice its timeout, and until the idle one has timed out.
   const idle = sfn.addToken(undefined, { heartbeatSeconds: 0.2 });
-  const busy = sfn.addToken(undefined, { heartbeatSeconds: 0.2 });
-  for (let i = 0; i < 4; i++) {
-    await new Promise((r) => setTimeout(r, 100));
+  const busy = sfn.addToken(undefined, { heartbeatSeconds: 0.5 });
+  const start = Date.now();
+  let sent = 0;
+  while (Date.now() - start < 1_200 || sfn.tokenState(idle) !== 'timed-out') {
+    await new Promise((r) => setTimeout(r, 50));
     await client.send(new SendTaskHeartbeatCommand({ taskToken: busy }));
+    sent++;
   }
   expect(sfn.tokenState(idle)).toBe('timed-out');
   expect(sfn.tokenState(busy)).toBe('open');
-  expect(sfn.heartbeatCount(busy)).toBe(4);
+  expect(sfn.heartbeatCount(busy)).toBe(sent);
 });
 
 test('validates the SendTask* limits', async () => {
