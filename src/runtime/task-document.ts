@@ -66,17 +66,20 @@ export function parseTaskDocument(value: unknown, source = 'task document'): Tas
   const script = userInput === undefined ? str('script') : (doc.script ?? undefined) === undefined ? '' : str('script', true);
 
   const args = doc.args;
-  if (args === undefined || args === null) problems.push('"args" is missing');
-  else if (!Array.isArray(args)) problems.push(`"args" must be an array of strings, got ${typeName(args)}`);
-  else {
+  if (args === undefined || args === null) {
+    problems.push('"args" is missing');
+  } else if (!Array.isArray(args)) {
+    problems.push(`"args" must be an array of strings, got ${typeName(args)}`);
+  } else {
     args.forEach((a, i) => {
       if (typeof a !== 'string') problems.push(`"args[${i}]" must be a string, got ${typeName(a)}`);
     });
   }
 
   const hb = doc.heartbeatSeconds;
-  if (hb === undefined || hb === null) problems.push('"heartbeatSeconds" is missing');
-  else if (typeof hb !== 'number' || !Number.isFinite(hb) || hb <= 0) {
+  if (hb === undefined || hb === null) {
+    problems.push('"heartbeatSeconds" is missing');
+  } else if (typeof hb !== 'number' || !Number.isFinite(hb) || hb <= 0) {
     problems.push(`"heartbeatSeconds" must be a positive number, got ${JSON.stringify(hb)}`);
   }
 
